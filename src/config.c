@@ -1,0 +1,428 @@
+/* The configuration file: keys, defaults, range checks, and the API key's sources. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <libconfig.h>
+
+#include "config.h"
+
+enum key_kind {
+	KEY_STRING,
+	KEY_DOUBLE,
+	KEY_INT,
+	KEY_INT64,
+	KEY_BOOL,
+	KEY_LEVEL,
+};
+
+struct key {
+	const char *name;	/* "group.key" as written in the file */
+	enum key_kind kind;
+	size_t offset;		/* into struct config */
+	const char *def;	/* default, as text, parsed like a value */
+	double min, max;	/* numeric range, inclusive */
+};
+
+#define K(name, kind, field, def, min, max) \
+	{ name, kind, offsetof(struct config, field), def, min, max }
+
+static const struct key keys[] = {
+	K("api.base_url", KEY_STRING, api.base_url, "https://api.extend.ai", 0, 0),
+	K("api.version", KEY_STRING, api.version, "2025-04-21", 0, 0),
+	K("api.workspace_id", KEY_STRING, api.workspace_id, "", 0, 0),
+	K("api.token_file", KEY_STRING, api.token_file, "", 0, 0),
+	K("api.rate_limit", KEY_DOUBLE, api.rate_limit, "10", 0.01, 10000),
+	K("api.max_in_flight", KEY_INT, api.max_in_flight, "8", 1, 1000),
+	K("api.timeout", KEY_DOUBLE, api.timeout, "60", 0.1, 86400),
+	K("api.max_response_size", KEY_INT64, api.max_response_size, "67108864", 1024, 4294967296.0),
+	K("database.conninfo", KEY_STRING, database.conninfo, "", 0, 0),
+	K("database.schema", KEY_STRING, database.schema, "extend", 0, 0),
+	K("database.auto_migrate", KEY_BOOL, database.auto_migrate, "true", 0, 0),
+	K("sync.claim_batch", KEY_INT, sync.claim_batch, "64", 1, 10000),
+	K("sync.idle_poll", KEY_DOUBLE, sync.idle_poll, "5", 0.01, 3600),
+	K("sync.lease", KEY_DOUBLE, sync.lease, "300", 1, 86400),
+	K("sync.active_poll_min", KEY_DOUBLE, sync.active_poll_min, "1", 0.01, 86400),
+	K("sync.active_poll_max", KEY_DOUBLE, sync.active_poll_max, "30", 0.01, 86400),
+	K("sync.review_poll", KEY_DOUBLE, sync.review_poll, "600", 0.01, 31 * 86400),
+	K("sync.retry_min", KEY_DOUBLE, sync.retry_min, "1", 0.01, 86400),
+	K("sync.retry_max", KEY_DOUBLE, sync.retry_max, "300", 0.01, 7 * 86400),
+	K("sync.max_attempts", KEY_INT, sync.max_attempts, "12", 1, 1000),
+	K("sync.store_file_contents", KEY_BOOL, sync.store_file_contents, "true", 0, 0),
+	K("log.level", KEY_LEVEL, log.level, "info", 0, 0),
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static void
+errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static void *
+field(struct config *cfg, const struct key *k)
+{
+	return (char *)cfg + k->offset;
+}
+
+/* Store text (a default) into the field; numeric text is trusted here. */
+static int
+set_default(struct config *cfg, const struct key *k)
+{
+	void *p = field(cfg, k);
+
+	switch (k->kind) {
+	case KEY_STRING:
+		*(char **)p = strdup(k->def);
+		return *(char **)p == NULL ? -ENOMEM : 0;
+	case KEY_DOUBLE:
+		*(double *)p = strtod(k->def, NULL);
+		return 0;
+	case KEY_INT:
+		*(int *)p = (int)strtol(k->def, NULL, 10);
+		return 0;
+	case KEY_INT64:
+		*(long long *)p = strtoll(k->def, NULL, 10);
+		return 0;
+	case KEY_BOOL:
+		*(bool *)p = strcmp(k->def, "true") == 0;
+		return 0;
+	case KEY_LEVEL:
+		return log_level_parse(k->def, (enum log_level *)p);
+	}
+	return -EINVAL;
+}
+
+/* A config with every default, for tests and --help. Caller frees. */
+struct config *
+config_defaults(void)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg == NULL)
+		return NULL;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (set_default(cfg, &keys[i]) < 0) {
+			config_free(cfg);
+			return NULL;
+		}
+	}
+	return cfg;
+}
+
+void
+config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (keys[i].kind == KEY_STRING)
+			free(*(char **)field(cfg, &keys[i]));
+	}
+	free(cfg->path);
+	free(cfg);
+}
+
+static const struct key *
+key_find(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+/* Copy one setting of the file into cfg, checking its type and range. */
+static int
+read_setting(struct config *cfg, const struct key *k, const config_setting_t *s,
+	     const char *where, char *err, size_t errlen)
+{
+	void *p = field(cfg, k);
+	int type = config_setting_type(s);
+	double d;
+
+	switch (k->kind) {
+	case KEY_STRING:
+		if (type != CONFIG_TYPE_STRING) {
+			errf(err, errlen, "%s: %s must be a string", where, k->name);
+			return -EINVAL;
+		}
+		free(*(char **)p);
+		*(char **)p = strdup(config_setting_get_string(s));
+		return *(char **)p == NULL ? -ENOMEM : 0;
+	case KEY_BOOL:
+		if (type != CONFIG_TYPE_BOOL) {
+			errf(err, errlen, "%s: %s must be true or false", where, k->name);
+			return -EINVAL;
+		}
+		*(bool *)p = config_setting_get_bool(s) != 0;
+		return 0;
+	case KEY_LEVEL:
+		if (type != CONFIG_TYPE_STRING ||
+		    log_level_parse(config_setting_get_string(s), (enum log_level *)p) < 0) {
+			errf(err, errlen, "%s: %s must be one of \"error\", \"warning\", \"info\", \"debug\"",
+			     where, k->name);
+			return -EINVAL;
+		}
+		return 0;
+	case KEY_DOUBLE:
+	case KEY_INT:
+	case KEY_INT64:
+		if (type == CONFIG_TYPE_INT)
+			d = config_setting_get_int(s);
+		else if (type == CONFIG_TYPE_INT64)
+			d = (double)config_setting_get_int64(s);
+		else if (type == CONFIG_TYPE_FLOAT && k->kind == KEY_DOUBLE)
+			d = config_setting_get_float(s);
+		else {
+			errf(err, errlen, "%s: %s must be %s", where, k->name,
+			     k->kind == KEY_DOUBLE ? "a number" : "an integer");
+			return -EINVAL;
+		}
+		if (!(d >= k->min && d <= k->max)) {
+			errf(err, errlen, "%s: %s must be between %g and %.0f (got %g)",
+			     where, k->name, k->min, k->max, d);
+			return -ERANGE;
+		}
+		if (k->kind == KEY_DOUBLE)
+			*(double *)p = d;
+		else if (k->kind == KEY_INT)
+			*(int *)p = (int)d;
+		else
+			*(long long *)p = (long long)d;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* True when url's host is a loopback address (plain http is allowed only there). */
+bool
+config_url_is_loopback(const char *url)
+{
+	static const char *const hosts[] = { "localhost", "127.", "[::1]" };
+	const char *h = strstr(url, "://");
+
+	if (h == NULL)
+		return false;
+	h += 3;
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		size_t n = strlen(hosts[i]);
+
+		if (strncasecmp(h, hosts[i], n) != 0)
+			continue;
+		if (hosts[i][n - 1] == '.')
+			return strspn(h + n, "0123456789.") > 0;
+		return h[n] == '\0' || h[n] == ':' || h[n] == '/';
+	}
+	return false;
+}
+
+/* Printable ASCII without spaces: safe inside an HTTP header or an identifier. */
+static bool
+is_token(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* Checks that involve more than one key, or more than a range. */
+static int
+check_consistency(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *u = cfg->api.base_url;
+	const char *s = cfg->database.schema;
+
+	if (strncasecmp(u, "https://", 8) != 0 &&
+	    !(strncasecmp(u, "http://", 7) == 0 && config_url_is_loopback(u))) {
+		errf(err, errlen, "%s: api.base_url must start with https:// (http:// only for loopback hosts)",
+		     cfg->path);
+		return -EINVAL;
+	}
+	if (!is_token(u) || strlen(u) < 9) {
+		errf(err, errlen, "%s: api.base_url is not a valid URL", cfg->path);
+		return -EINVAL;
+	}
+	if (cfg->api.version[0] == '\0' || !is_token(cfg->api.version)) {
+		errf(err, errlen, "%s: api.version must be a non-empty token such as \"2025-04-21\"", cfg->path);
+		return -EINVAL;
+	}
+	if (!is_token(cfg->api.workspace_id)) {
+		errf(err, errlen, "%s: api.workspace_id must not contain spaces or control characters", cfg->path);
+		return -EINVAL;
+	}
+	if (s[0] == '\0' || strlen(s) > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(s) ||
+	    (s[0] >= '0' && s[0] <= '9')) {
+		errf(err, errlen, "%s: database.schema must be a lower-case identifier of at most 63 characters",
+		     cfg->path);
+		return -EINVAL;
+	}
+	if (cfg->sync.active_poll_min > cfg->sync.active_poll_max) {
+		errf(err, errlen, "%s: sync.active_poll_min (%g) must not exceed sync.active_poll_max (%g)",
+		     cfg->path, cfg->sync.active_poll_min, cfg->sync.active_poll_max);
+		return -EINVAL;
+	}
+	if (cfg->sync.retry_min > cfg->sync.retry_max) {
+		errf(err, errlen, "%s: sync.retry_min (%g) must not exceed sync.retry_max (%g)",
+		     cfg->path, cfg->sync.retry_min, cfg->sync.retry_max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Walk every group and key of the file; unknown names are errors (typos must not pass silently). */
+static int
+read_file(struct config *cfg, config_t *lc, char *err, size_t errlen)
+{
+	config_setting_t *root = config_root_setting(lc);
+	char name[128], where[PATH_MAX + 32];
+
+	for (int g = 0; g < config_setting_length(root); g++) {
+		config_setting_t *grp = config_setting_get_elem(root, (unsigned)g);
+
+		if (!config_setting_is_group(grp)) {
+			errf(err, errlen, "%s:%d: \"%s\" must be a group such as api: { ... }",
+			     cfg->path, config_setting_source_line(grp), config_setting_name(grp));
+			return -EINVAL;
+		}
+		for (int i = 0; i < config_setting_length(grp); i++) {
+			config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+			const struct key *k;
+			int rc;
+
+			snprintf(name, sizeof(name), "%s.%s", config_setting_name(grp), config_setting_name(s));
+			snprintf(where, sizeof(where), "%s:%d", cfg->path, config_setting_source_line(s));
+			k = key_find(name);
+			if (k == NULL) {
+				errf(err, errlen, "%s: unknown key %s", where, name);
+				return -EINVAL;
+			}
+			rc = read_setting(cfg, k, s, where, err, errlen);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+/* Read and check the file at path; see config.h. */
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct config *cfg = config_defaults();
+	config_t lc;
+	int rc;
+
+	config_init(&lc);
+	if (cfg == NULL) {
+		errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	cfg->path = strdup(path);
+	if (cfg->path == NULL) {
+		errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			errf(err, errlen, "could not read configuration file \"%s\": %s", path, strerror(errno));
+		else
+			errf(err, errlen, "%s:%d: syntax error: %s", path, config_error_line(&lc),
+			     config_error_text(&lc));
+		goto fail;
+	}
+	rc = read_file(cfg, &lc, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = check_consistency(cfg, err, errlen);
+	if (rc < 0)
+		goto fail;
+	config_destroy(&lc);
+	return cfg;
+fail:
+	config_destroy(&lc);
+	config_free(cfg);
+	return NULL;
+}
+
+/* Read the first line of a key file, trailing whitespace stripped. */
+static char *
+read_key_file(const char *path, char *err, size_t errlen)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL) {
+		errf(err, errlen, "could not open API key file \"%s\": %s", path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+		buf[--n] = '\0';
+	{
+		char *key = strdup(buf);
+
+		explicit_bzero(buf, sizeof(buf));
+		if (key == NULL)
+			errf(err, errlen, "out of memory");
+		return key;
+	}
+}
+
+/* Find the API key; see config.h. */
+char *
+config_load_api_key(const struct config *cfg, char *err, size_t errlen)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	const char *env = getenv("EXTEND_API_KEY");
+	const char *source;
+	char path[PATH_MAX];
+	char *key = NULL;
+
+	if (cfg->api.token_file[0] != '\0') {
+		source = "api.token_file";
+		key = read_key_file(cfg->api.token_file, err, errlen);
+	} else if (creds != NULL && creds[0] != '\0') {
+		source = "credential extend-api-key";
+		snprintf(path, sizeof(path), "%s/extend-api-key", creds);
+		key = read_key_file(path, err, errlen);
+	} else if (env != NULL && env[0] != '\0') {
+		source = "EXTEND_API_KEY";
+		key = strdup(env);
+		if (key == NULL)
+			errf(err, errlen, "out of memory");
+	} else {
+		errf(err, errlen, "no API key: set api.token_file, a systemd credential \"extend-api-key\", "
+		     "or the environment variable EXTEND_API_KEY");
+		return NULL;
+	}
+	if (key == NULL)
+		return NULL;
+	if (key[0] == '\0' || !is_token(key)) {
+		errf(err, errlen, "the API key from %s is empty or contains spaces or control characters", source);
+		explicit_bzero(key, strlen(key));
+		free(key);
+		return NULL;
+	}
+	return key;
+}

@@ -1,0 +1,70 @@
+/* The configuration file: keys, defaults, range checks, and the API key's sources. */
+#ifndef EXTEND_SYNCD_CONFIG_H
+#define EXTEND_SYNCD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "log.h"
+
+struct config {
+	char *path;			/* the file it was read from */
+	struct {
+		char *base_url;
+		char *version;
+		char *workspace_id;
+		char *token_file;
+		double rate_limit;
+		int max_in_flight;
+		double timeout;
+		long long max_response_size;
+	} api;
+	struct {
+		char *conninfo;
+		char *schema;
+		bool auto_migrate;
+	} database;
+	struct {
+		int claim_batch;
+		double idle_poll;
+		double lease;
+		double active_poll_min;
+		double active_poll_max;
+		double review_poll;
+		double retry_min;
+		double retry_max;
+		int max_attempts;
+		bool store_file_contents;
+	} sync;
+	struct {
+		enum log_level level;
+	} log;
+};
+
+#define CONFIG_ERR_SIZE 512
+
+/*
+ * Read and check the file at path.  Returns a new config the caller frees
+ * with config_free(), or NULL with a message naming the file, line and key
+ * in err.
+ */
+struct config *config_load(const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* A config with every default, for tests and --help. Caller frees. */
+struct config *config_defaults(void) __attribute__((warn_unused_result));
+
+void config_free(struct config *cfg);
+
+/*
+ * Find the API key: api.token_file, then $CREDENTIALS_DIRECTORY/extend-api-key,
+ * then $EXTEND_API_KEY.  Returns a new string the caller frees (and should
+ * wipe), or NULL with a message in err that never contains the key.
+ */
+char *config_load_api_key(const struct config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* True when url's host is a loopback address (plain http is allowed only there). */
+bool config_url_is_loopback(const char *url);
+
+#endif

@@ -1,0 +1,516 @@
+/* Fetches workflow runs over HTTP: one curl multi handle, a concurrency cap and a request rate limit. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "fetch.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+struct job {
+	struct job *next;
+	CURL *easy;
+	struct fetcher *f;
+	struct fetch_result *res;
+	double sent_at;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct fetcher {
+	CURLM *multi;
+	struct curl_slist *headers;	/* holds the Authorization header: wiped when freed */
+	char *base_url;
+	char *version;
+	long timeout_ms;
+	size_t max_body;
+	size_t max_in_flight;
+	double rate;			/* requests per second, all together */
+
+	struct job *queued, *queued_tail;
+	size_t nqueued;
+	struct job *inflight;		/* a list, to cancel them at shutdown */
+	size_t ninflight;
+	struct job *unstarted;		/* could not be started: reported as results */
+
+	/*
+	 * Send times of the last window requests (window = floor(rate)): the
+	 * oldest must be a second old before another may go, so no one-second
+	 * interval ever holds more than rate requests.  Sends are also spaced
+	 * 1/rate apart so they do not come in bursts.
+	 */
+	double *sent;
+	size_t window, sent_pos;
+	double last_sent;
+};
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Earliest monotonic time the next request may be sent. */
+static double
+next_send_time(const struct fetcher *f)
+{
+	double t = f->last_sent + 1.0 / f->rate;
+
+	if (f->window > 0)
+		t = fmax(t, f->sent[f->sent_pos] + 1.0 + 0.005);
+	return t;
+}
+
+static void
+note_send(struct fetcher *f, double t)
+{
+	f->last_sent = t;
+	if (f->window > 0) {
+		f->sent[f->sent_pos] = t;
+		f->sent_pos = (f->sent_pos + 1) % f->window;
+	}
+}
+
+static void
+wipe_headers(struct curl_slist *h)
+{
+	for (struct curl_slist *p = h; p != NULL; p = p->next)
+		explicit_bzero(p->data, strlen(p->data));
+	curl_slist_free_all(h);
+}
+
+/* Append "name: value" to the list; NULL (list freed) when out of memory. */
+static struct curl_slist *
+add_header(struct curl_slist *h, const char *name, const char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 3;
+	char *line = malloc(n);
+	struct curl_slist *r;
+
+	if (line == NULL) {
+		wipe_headers(h);
+		return NULL;
+	}
+	snprintf(line, n, "%s: %s", name, value);
+	r = curl_slist_append(h, line);
+	explicit_bzero(line, n);
+	free(line);
+	if (r == NULL)
+		wipe_headers(h);
+	return r;
+}
+
+/* A fetcher for cfg's API settings; see fetch.h. */
+struct fetcher *
+fetch_new(const struct config *cfg, const char *api_key, char *err, size_t errlen)
+{
+	struct fetcher *f = calloc(1, sizeof(*f));
+	char bearer[4200];
+	size_t n;
+
+	if (f == NULL)
+		goto oom;
+	f->base_url = strdup(cfg->api.base_url);
+	f->version = strdup(cfg->api.version);
+	if (f->base_url == NULL || f->version == NULL)
+		goto oom;
+	n = strlen(f->base_url);
+	while (n > 0 && f->base_url[n - 1] == '/')
+		f->base_url[--n] = '\0';
+	f->timeout_ms = (long)(cfg->api.timeout * 1000.0);
+	f->max_body = (size_t)cfg->api.max_response_size;
+	f->max_in_flight = (size_t)cfg->api.max_in_flight;
+	f->rate = cfg->api.rate_limit;
+	f->window = f->rate >= 1.0 ? (size_t)floor(f->rate) : 0;
+	if (f->window > 0) {
+		f->sent = calloc(f->window, sizeof(double));
+		if (f->sent == NULL)
+			goto oom;
+		for (size_t i = 0; i < f->window; i++)
+			f->sent[i] = -1e9;
+	}
+	f->last_sent = -1e9;
+
+	if (strlen(api_key) > sizeof(bearer) - 16) {
+		snprintf(err, errlen, "the API key is too long");
+		goto fail;
+	}
+	snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
+	f->headers = add_header(NULL, "Authorization", bearer);
+	explicit_bzero(bearer, sizeof(bearer));
+	if (f->headers != NULL)
+		f->headers = add_header(f->headers, "x-extend-api-version", cfg->api.version);
+	if (f->headers != NULL && cfg->api.workspace_id[0] != '\0')
+		f->headers = add_header(f->headers, "x-extend-workspace-id", cfg->api.workspace_id);
+	if (f->headers != NULL)
+		f->headers = add_header(f->headers, "Accept", "application/json");
+	if (f->headers == NULL)
+		goto oom;
+
+	f->multi = curl_multi_init();
+	if (f->multi == NULL)
+		goto oom;
+	/* one connection per concurrent transfer to the one host, reused between them */
+	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)f->max_in_flight);
+	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)f->max_in_flight);
+	return f;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	fetch_free(f);
+	return NULL;
+}
+
+void
+fetch_result_free(struct fetch_result *r)
+{
+	if (r == NULL)
+		return;
+	free(r->run_id);
+	buf_free(&r->body);
+	free(r);
+}
+
+static void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->easy != NULL)
+		curl_easy_cleanup(j->easy);
+	fetch_result_free(j->res);
+	free(j);
+}
+
+void
+fetch_free(struct fetcher *f)
+{
+	if (f == NULL)
+		return;
+	fetch_cancel_all(f, NULL, NULL);
+	if (f->multi != NULL)
+		curl_multi_cleanup(f->multi);
+	wipe_headers(f->headers);
+	free(f->base_url);
+	free(f->version);
+	free(f->sent);
+	free(f);
+}
+
+/* Queue a request; see fetch.h. */
+int
+fetch_submit(struct fetcher *f, const char *run_id, void *data)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL)
+		return -ENOMEM;
+	j->f = f;
+	j->res = calloc(1, sizeof(*j->res));
+	if (j->res == NULL) {
+		free(j);
+		return -ENOMEM;
+	}
+	j->res->run_id = strdup(run_id);
+	if (j->res->run_id == NULL) {
+		job_free(j);
+		return -ENOMEM;
+	}
+	j->res->data = data;
+	j->res->retry_after = -1;
+	buf_init(&j->res->body, f->max_body);
+	if (f->queued_tail != NULL)
+		f->queued_tail->next = j;
+	else
+		f->queued = j;
+	f->queued_tail = j;
+	f->nqueued++;
+	return 0;
+}
+
+size_t
+fetch_busy(const struct fetcher *f)
+{
+	size_t n = f->nqueued + f->ninflight;
+
+	for (const struct job *j = f->unstarted; j != NULL; j = j->next)
+		n++;
+	return n;
+}
+
+static size_t
+on_body(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct job *j = arg;
+	size_t n = size * nmemb;
+
+	if (buf_append(&j->res->body, p, n) != 0) {
+		j->res->too_big = true;
+		return 0;	/* aborts the transfer with CURLE_WRITE_ERROR */
+	}
+	return n;
+}
+
+/* Seconds to wait from a Retry-After, retry-after-ms or X-RateLimit-Reset header, or -1. */
+static double
+parse_retry_header(const char *name, size_t nlen, const char *value)
+{
+	char *end;
+	double v;
+
+	if (nlen == 14 && strncasecmp(name, "retry-after-ms", nlen) == 0) {
+		v = strtod(value, &end);
+		return end != value && v >= 0 ? v / 1000.0 : -1;
+	}
+	if (nlen == 11 && strncasecmp(name, "retry-after", nlen) == 0) {
+		v = strtod(value, &end);
+		if (end != value && v >= 0)
+			return v;
+		{
+			time_t t = curl_getdate(value, NULL);
+
+			return t > 0 ? fmax(0, difftime(t, time(NULL))) : -1;
+		}
+	}
+	if (nlen == 17 && strncasecmp(name, "x-ratelimit-reset", nlen) == 0) {
+		v = strtod(value, &end);
+		if (end == value || v < 0)
+			return -1;
+		/* either an epoch time or a number of seconds */
+		return v > 1e9 ? fmax(0, v - (double)time(NULL)) : v;
+	}
+	return -1;
+}
+
+static size_t
+on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct job *j = arg;
+	size_t n = size * nmemb;
+	char value[128];
+	const char *colon = memchr(p, ':', n);
+	size_t vlen;
+	double s;
+
+	if (n >= 5 && strncmp(p, "HTTP/", 5) == 0)
+		j->res->retry_after = -1;	/* a new response begins */
+	if (colon == NULL)
+		return n;
+	vlen = n - (size_t)(colon + 1 - p);
+	if (vlen >= sizeof(value))
+		return n;
+	memcpy(value, colon + 1, vlen);
+	value[vlen] = '\0';
+	s = parse_retry_header(p, (size_t)(colon - p), value + strspn(value, " \t"));
+	if (s >= 0)
+		j->res->retry_after = fmax(j->res->retry_after, s);
+	return n;
+}
+
+/* Build and start the transfer of j; returns 0 or -1 with the result's error set. */
+static int
+job_start(struct fetcher *f, struct job *j, double now)
+{
+	char url[2048];
+	CURL *e = curl_easy_init();
+
+	if (e == NULL)
+		goto fail;
+	snprintf(url, sizeof(url), "%s/workflow_runs/%s", f->base_url, j->res->run_id);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "extend-syncd/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, f->timeout_ms < 30000 ? f->timeout_ms : 30000L);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_body);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+#endif
+	j->easy = e;
+	if (curl_multi_add_handle(f->multi, e) != CURLM_OK)
+		goto fail;
+	j->sent_at = now;
+	note_send(f, now);
+	j->next = f->inflight;
+	f->inflight = j;
+	f->ninflight++;
+	return 0;
+fail:
+	snprintf(j->res->error, sizeof(j->res->error), "could not start the request (out of memory)");
+	return -1;
+}
+
+/* Move queued jobs into the multi while slots and the rate allow; jobs that cannot start finish at once. */
+static void
+start_ready(struct fetcher *f)
+{
+	while (f->queued != NULL && f->ninflight < f->max_in_flight) {
+		double now = now_mono();
+		struct job *j;
+
+		if (now < next_send_time(f))
+			break;
+		j = f->queued;
+		f->queued = j->next;
+		if (f->queued == NULL)
+			f->queued_tail = NULL;
+		f->nqueued--;
+		j->next = NULL;
+		if (job_start(f, j, now) < 0) {
+			j->next = f->unstarted;
+			f->unstarted = j;
+		}
+	}
+}
+
+/* Start what may start and wait; see fetch.h. */
+int
+fetch_wait(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms, char *err, size_t errlen)
+{
+	CURLMcode mc;
+	int running;
+
+	start_ready(f);
+	if (f->unstarted != NULL)
+		timeout_ms = 0;
+	if (f->queued != NULL && f->ninflight < f->max_in_flight) {
+		double wait = next_send_time(f) - now_mono();
+		int ms = wait > 0 ? (int)ceil(wait * 1000.0) : 0;
+
+		if (ms < timeout_ms)
+			timeout_ms = ms;
+	}
+	mc = curl_multi_poll(f->multi, extra, nextra, timeout_ms, NULL);
+	if (mc == CURLM_OK)
+		mc = curl_multi_perform(f->multi, &running);
+	if (mc != CURLM_OK) {
+		snprintf(err, errlen, "curl: %s", curl_multi_strerror(mc));
+		return -1;
+	}
+	start_ready(f);
+	return 0;
+}
+
+static void
+unlink_inflight(struct fetcher *f, struct job *j)
+{
+	for (struct job **p = &f->inflight; *p != NULL; p = &(*p)->next) {
+		if (*p == j) {
+			*p = j->next;
+			f->ninflight--;
+			return;
+		}
+	}
+}
+
+/* One finished result, or NULL; see fetch.h. */
+struct fetch_result *
+fetch_next_result(struct fetcher *f)
+{
+	CURLMsg *msg;
+	int left;
+
+	if (f->unstarted != NULL) {
+		struct job *j = f->unstarted;
+		struct fetch_result *r = j->res;
+
+		f->unstarted = j->next;
+		j->res = NULL;
+		job_free(j);
+		return r;
+	}
+	for (;;) {
+		struct fetch_result *r;
+		struct job *j = NULL;
+		CURLcode code;
+
+		msg = curl_multi_info_read(f->multi, &left);
+		if (msg == NULL)
+			return NULL;
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		/* copy out of msg before the handle goes: msg dies with it */
+		code = msg->data.result;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+		r = j->res;
+		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
+		r->seconds = now_mono() - j->sent_at;
+		if (code == CURLE_FILESIZE_EXCEEDED)
+			r->too_big = true;
+		if (r->too_big) {
+			snprintf(r->error, sizeof(r->error), "response body larger than api.max_response_size (%zu bytes)",
+				 f->max_body);
+		} else if (code != CURLE_OK) {
+			snprintf(r->error, sizeof(r->error), "%s",
+				 j->errbuf[0] != '\0' ? j->errbuf : curl_easy_strerror(code));
+			/* a transfer cut short has no usable status */
+			if (r->http_status == 200)
+				r->http_status = 0;
+		}
+		curl_multi_remove_handle(f->multi, j->easy);
+		unlink_inflight(f, j);
+		j->res = NULL;
+		job_free(j);
+		return r;
+	}
+}
+
+/* Take back queued requests; see fetch.h. */
+void
+fetch_cancel_queued(struct fetcher *f, void (*fn)(const char *run_id, void *data, void *arg), void *arg)
+{
+	while (f->queued != NULL) {
+		struct job *j = f->queued;
+
+		f->queued = j->next;
+		if (fn != NULL)
+			fn(j->res->run_id, j->res->data, arg);
+		job_free(j);
+	}
+	f->queued_tail = NULL;
+	f->nqueued = 0;
+}
+
+/* Abort everything; see fetch.h. */
+void
+fetch_cancel_all(struct fetcher *f, void (*fn)(const char *run_id, void *data, void *arg), void *arg)
+{
+	fetch_cancel_queued(f, fn, arg);
+	while (f->unstarted != NULL) {
+		struct job *j = f->unstarted;
+
+		f->unstarted = j->next;
+		if (fn != NULL)
+			fn(j->res->run_id, j->res->data, arg);
+		job_free(j);
+	}
+	while (f->inflight != NULL) {
+		struct job *j = f->inflight;
+
+		f->inflight = j->next;
+		curl_multi_remove_handle(f->multi, j->easy);
+		if (fn != NULL)
+			fn(j->res->run_id, j->res->data, arg);
+		job_free(j);
+	}
+	f->ninflight = 0;
+}

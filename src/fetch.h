@@ -1,0 +1,68 @@
+/* Fetches workflow runs over HTTP: one curl multi handle, a concurrency cap and a request rate limit. */
+#ifndef EXTEND_SYNCD_FETCH_H
+#define EXTEND_SYNCD_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "config.h"
+
+/* A finished request. */
+struct fetch_result {
+	char *run_id;
+	void *data;		/* the caller's, from fetch_submit() */
+	long http_status;	/* 0 when no answer arrived */
+	bool too_big;		/* the body passed api.max_response_size */
+	char error[CURL_ERROR_SIZE + 64]; /* transfer failure, "" when the HTTP exchange completed */
+	double retry_after;	/* seconds the server asked to wait, or -1 */
+	double seconds;		/* from sending to completion */
+	struct buf body;
+};
+
+struct fetcher;
+
+/*
+ * A fetcher for cfg's API settings with the given key (copied, and wiped
+ * when freed).  Returns NULL with a reason in err.
+ */
+struct fetcher *fetch_new(const struct config *cfg, const char *api_key, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+void fetch_free(struct fetcher *f);
+
+/*
+ * Queue GET /workflow_runs/{run_id}; it is sent when a concurrency slot is
+ * free and the rate limit allows.  run_id must already be valid.  Returns
+ * 0 or -ENOMEM.
+ */
+int fetch_submit(struct fetcher *f, const char *run_id, void *data) __attribute__((warn_unused_result));
+
+/* Requests queued or in flight. */
+size_t fetch_busy(const struct fetcher *f);
+
+/*
+ * Start what may start, then wait until a transfer needs attention, one of
+ * extra fds is readable, or timeout_ms passes (shortened to the next rate
+ * slot).  Returns 0 or -1 when curl failed (err set).
+ */
+int fetch_wait(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms,
+	       char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Drive transfers and return one finished result (the caller's, freed with fetch_result_free()), or NULL. */
+struct fetch_result *fetch_next_result(struct fetcher *f);
+
+void fetch_result_free(struct fetch_result *r);
+
+/*
+ * Take back the queued requests that were not sent yet: calls fn for each,
+ * then forgets them.  Used at shutdown, so their leases can be released.
+ */
+void fetch_cancel_queued(struct fetcher *f, void (*fn)(const char *run_id, void *data, void *arg), void *arg);
+
+/* Abort every transfer in flight, reporting each like fetch_cancel_queued(). */
+void fetch_cancel_all(struct fetcher *f, void (*fn)(const char *run_id, void *data, void *arg), void *arg);
+
+#endif

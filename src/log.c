@@ -1,0 +1,160 @@
+/* Leveled logging to stderr, with journald priority prefixes when stderr is the journal. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static struct {
+	enum log_level level;
+	int journal;		/* stderr is connected to journald */
+	int timestamps;		/* plain lines get a timestamp */
+	const char *progname;
+} log_state = { LOG_LEVEL_INFO, 0, 1, "extend-syncd" };
+
+static const char *const level_names[] = { "error", "warning", "info", "debug" };
+/* syslog priorities: err, warning, info, debug */
+static const int level_prio[] = { 3, 4, 6, 7 };
+
+/*
+ * JOURNAL_STREAM holds "device:inode" of the stream systemd connected;
+ * it only counts if stderr still is that stream (sd_journal_stream_fd(3)).
+ */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+/* Set up the log: decides once whether stderr is the journal or a terminal. */
+void
+log_init(const char *progname)
+{
+	if (progname != NULL)
+		log_state.progname = progname;
+	log_state.journal = stderr_is_journal();
+	log_state.timestamps = !log_state.journal;
+}
+
+/* Set the level below which messages are dropped before they are formatted. */
+void
+log_set_level(enum log_level level)
+{
+	log_state.level = level;
+}
+
+/* The current level, so callers can skip work that only feeds debug lines. */
+enum log_level
+log_get_level(void)
+{
+	return log_state.level;
+}
+
+/* Parse "error", "warning", "info" or "debug"; returns 0 or -1. */
+int
+log_level_parse(const char *name, enum log_level *out)
+{
+	for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcasecmp(name, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+log_write(enum log_level level, const char *run_id, const char *fmt, va_list ap)
+{
+	char line[4096];
+	size_t len = 0;
+	int n;
+
+	if (log_state.journal) {
+		n = snprintf(line, sizeof(line), "<%d>", level_prio[level]);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		len = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
+		n = snprintf(line + len, sizeof(line) - len, ".%03ld %s[%ld] %s: ",
+			     ts.tv_nsec / 1000000, log_state.progname, (long)getpid(),
+			     level_names[level]);
+	}
+	len += (size_t)n;
+
+	if (run_id != NULL && len < sizeof(line) - 1) {
+		/* at most 128 characters, anything unprintable as '?' */
+		size_t i;
+
+		line[len++] = 'r';
+		line[len++] = 'u';
+		line[len++] = 'n';
+		line[len++] = ' ';
+		line[len++] = '"';
+		for (i = 0; run_id[i] != '\0' && i < 128 && len < sizeof(line) - 8; i++) {
+			unsigned char c = (unsigned char)run_id[i];
+
+			line[len++] = (c >= 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
+		}
+		if (run_id[i] != '\0')
+			line[len++] = '~';
+		line[len++] = '"';
+		line[len++] = ':';
+		line[len++] = ' ';
+	}
+
+	if (len < sizeof(line)) {
+		n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+		if (n > 0)
+			len += (size_t)n;
+	}
+	if (len > sizeof(line) - 2)
+		len = sizeof(line) - 2;
+	/* one line per message, whatever the text held */
+	for (size_t i = 0; i < len; i++) {
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	}
+	line[len++] = '\n';
+	(void)fwrite(line, 1, len, stderr);
+	fflush(stderr);
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_state.level)
+		return;
+	va_start(ap, fmt);
+	log_write(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_run(enum log_level level, const char *run_id, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > log_state.level)
+		return;
+	va_start(ap, fmt);
+	log_write(level, run_id, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,302 @@
+/* Start-up and shutdown: options, configuration, schema, then the loop. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "loop.h"
+#include "queue.h"
+#include "schedule.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
+
+#define EXIT_USAGE 1
+#define EXIT_RUNTIME 2
+
+enum action {
+	ACTION_RUN,
+	ACTION_CHECK,
+	ACTION_MIGRATE,
+	ACTION_ENQUEUE,
+};
+
+enum {
+	OPT_MIGRATE = 256,
+	OPT_ENQUEUE,
+	OPT_ONCE,
+	OPT_DRAIN,
+};
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"extend-syncd keeps a PostgreSQL database in step with Extend workflow runs.\n"
+		"\n"
+		"Usage: extend-syncd [OPTION]...\n"
+		"       extend-syncd [OPTION]... --enqueue ID... | -\n"
+		"\n"
+		"Options:\n"
+		"  -c, --config FILE     configuration file (default %s/extend-syncd.conf)\n"
+		"  -t, --check-config    check the configuration, print \"configuration OK\" or what is wrong\n"
+		"      --migrate         apply pending schema migrations and exit\n"
+		"      --enqueue ID...   queue run IDs (or make them due again) and exit; \"-\" reads IDs from stdin\n"
+		"      --once            fetch every run that is due now, once, then exit\n"
+		"      --drain           run until every queued run is done, failed or parked, then exit\n"
+		"  -v, --verbose         log more (repeatable)\n"
+		"  -q, --quiet           log less (repeatable)\n"
+		"  -V, --version         print the version and exit\n"
+		"  -h, --help            print this help and exit\n"
+		"\n"
+		"The API key is read from api.token_file, $CREDENTIALS_DIRECTORY/extend-api-key,\n"
+		"or $EXTEND_API_KEY, never from the command line.\n"
+		"Exit status: 0 success, 1 usage or configuration error, 2 runtime failure.\n",
+		SYSCONFDIR);
+}
+
+/* Connect and bring the schema up to date (or check it is, without auto_migrate). */
+static PGconn *
+open_database(const struct config *cfg, bool migrate)
+{
+	char err[DB_ERR_SIZE];
+	PGconn *conn = db_connect(cfg->database.conninfo, cfg->database.schema, err, sizeof(err));
+	int applied = 0;
+
+	if (conn == NULL) {
+		log_error("could not connect to the database: %s", err);
+		return NULL;
+	}
+	if (migrate) {
+		if (db_migrate(conn, cfg->database.schema, &applied, err, sizeof(err)) < 0) {
+			log_error("could not migrate schema \"%s\": %s", cfg->database.schema, err);
+			goto fail;
+		}
+		if (applied > 0)
+			log_info("schema \"%s\": applied %d migration%s", cfg->database.schema, applied,
+				 applied == 1 ? "" : "s");
+	} else if (db_check_version(conn, cfg->database.schema, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto fail;
+	}
+	return conn;
+fail:
+	PQfinish(conn);
+	return NULL;
+}
+
+/* Enqueue one ID; returns 0, 1 for an invalid ID (reported), or -1 on a database error. */
+static int
+enqueue_one(PGconn *conn, const char *id)
+{
+	char err[DB_ERR_SIZE];
+
+	if (!schedule_run_id_valid(id)) {
+		log_run(LOG_LEVEL_ERROR, id, "not enqueued: a run ID is 1 to 128 letters, digits, \"_\" or \"-\"");
+		return 1;
+	}
+	if (queue_enqueue(conn, id, err, sizeof(err)) < 0) {
+		log_run(LOG_LEVEL_ERROR, id, "could not enqueue: %s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* --enqueue: all IDs in one transaction, so a failure enqueues none of them. */
+static int
+enqueue_ids(const struct config *cfg, char **ids, int nids)
+{
+	char err[DB_ERR_SIZE];
+	PGconn *conn = open_database(cfg, cfg->database.auto_migrate);
+	long long done = 0, invalid = 0;
+	int rc = EXIT_RUNTIME;
+
+	if (conn == NULL)
+		return EXIT_RUNTIME;
+	if (queue_prepare(conn, err, sizeof(err)) < 0 || db_exec(conn, "BEGIN", err, sizeof(err)) < 0) {
+		log_error("could not enqueue: %s", err);
+		goto out;
+	}
+	for (int i = 0; i < nids; i++) {
+		if (strcmp(ids[i], "-") == 0) {
+			char *line = NULL;
+			size_t cap = 0;
+			ssize_t len;
+
+			while ((len = getline(&line, &cap, stdin)) >= 0) {
+				char *id = line + strspn(line, " \t");
+				int r;
+
+				id[strcspn(id, " \t\r\n")] = '\0';
+				if (id[0] == '\0' || id[0] == '#')
+					continue;
+				r = enqueue_one(conn, id);
+				if (r < 0) {
+					free(line);
+					goto out;
+				}
+				if (r == 0)
+					done++;
+				else
+					invalid++;
+			}
+			free(line);
+		} else {
+			int r = enqueue_one(conn, ids[i]);
+
+			if (r < 0)
+				goto out;
+			if (r == 0)
+				done++;
+			else
+				invalid++;
+		}
+	}
+	if (db_exec(conn, "COMMIT", err, sizeof(err)) < 0) {
+		log_error("could not enqueue: %s", err);
+		goto out;
+	}
+	printf("enqueued %lld run%s\n", done, done == 1 ? "" : "s");
+	rc = invalid > 0 ? EXIT_USAGE : 0;
+out:
+	PQfinish(conn);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 't' },
+		{ "migrate", no_argument, NULL, OPT_MIGRATE },
+		{ "enqueue", no_argument, NULL, OPT_ENQUEUE },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "drain", no_argument, NULL, OPT_DRAIN },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = SYSCONFDIR "/extend-syncd.conf";
+	enum action action = ACTION_RUN;
+	enum loop_mode mode = LOOP_FOREVER;
+	char err[CONFIG_ERR_SIZE];
+	struct config *cfg;
+	int verbosity = 0, opt, rc;
+	PGconn *conn;
+
+	log_init("extend-syncd");
+	while ((opt = getopt_long(argc, argv, "c:tvqVh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			action = ACTION_CHECK;
+			break;
+		case OPT_MIGRATE:
+			action = ACTION_MIGRATE;
+			break;
+		case OPT_ENQUEUE:
+			action = ACTION_ENQUEUE;
+			break;
+		case OPT_ONCE:
+		case OPT_DRAIN:
+			if (mode != LOOP_FOREVER) {
+				fprintf(stderr, "extend-syncd: --once and --drain cannot be combined\n");
+				return EXIT_USAGE;
+			}
+			mode = opt == OPT_ONCE ? LOOP_ONCE : LOOP_DRAIN;
+			break;
+		case 'v':
+			verbosity++;
+			break;
+		case 'q':
+			verbosity--;
+			break;
+		case 'V':
+			printf("extend-syncd %s (%s)\n", PACKAGE_VERSION, curl_version());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try \"extend-syncd --help\" for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (action == ACTION_ENQUEUE && optind >= argc) {
+		fprintf(stderr, "extend-syncd: --enqueue needs run IDs, or \"-\" to read them from stdin\n");
+		return EXIT_USAGE;
+	}
+	if (action != ACTION_ENQUEUE && optind < argc) {
+		fprintf(stderr, "extend-syncd: unexpected argument \"%s\"\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+
+	cfg = config_load(path, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "extend-syncd: %s\n", err);
+		return EXIT_USAGE;
+	}
+	{
+		int level = (int)cfg->log.level + verbosity;
+
+		log_set_level(level < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR :
+			      level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : (enum log_level)level);
+	}
+
+	switch (action) {
+	case ACTION_CHECK: {
+		char *key = config_load_api_key(cfg, err, sizeof(err));
+
+		if (key == NULL)
+			fprintf(stderr, "extend-syncd: warning: %s\n", err);
+		else
+			explicit_bzero(key, strlen(key));
+		free(key);
+		printf("configuration OK\n");
+		rc = 0;
+		break;
+	}
+	case ACTION_MIGRATE:
+		conn = open_database(cfg, true);
+		rc = conn != NULL ? 0 : EXIT_RUNTIME;
+		if (conn != NULL)
+			printf("schema \"%s\" is up to date\n", cfg->database.schema);
+		PQfinish(conn);
+		break;
+	case ACTION_ENQUEUE:
+		rc = enqueue_ids(cfg, argv + optind, argc - optind);
+		break;
+	case ACTION_RUN:
+	default:
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_error("could not initialize libcurl");
+			rc = EXIT_RUNTIME;
+			break;
+		}
+		conn = open_database(cfg, cfg->database.auto_migrate);
+		if (conn == NULL) {
+			rc = EXIT_RUNTIME;
+		} else {
+			PQfinish(conn);
+			rc = loop_run(&cfg, path, mode);
+		}
+		curl_global_cleanup();
+		break;
+	}
+	config_free(cfg);
+	return rc;
+}

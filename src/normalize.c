@@ -1,0 +1,775 @@
+/* Turns one API response body into the rows of every table: pure, no I/O, no logging, no globals. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "buf.h"
+#include "normalize.h"
+
+#define COLS(...) (sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *)), \
+	(const char *const[]){ __VA_ARGS__ }
+
+const struct table_def normalize_tables[T_COUNT] = {
+	[T_RUNS] = { "workflow_runs", COLS("id", "name", "url", "status", "workflow_id",
+		"workflow_version", "workflow_name", "batch_id", "reviewed", "reviewed_by", "reviewed_at",
+		"rejection_note", "failure_reason", "failure_message", "initial_run_at", "start_time",
+		"end_time", "credits", "metadata", "raw") },
+	[T_FILES] = { "workflow_run_files", COLS("run_id", "ordinal", "file_id", "name", "type",
+		"parent_file_id", "page_count", "parent_split_id", "parent_split_type",
+		"parent_split_identifier", "parent_split_start_page", "parent_split_end_page",
+		"created_at", "updated_at", "credits", "raw_text", "markdown", "metadata") },
+	[T_FILE_PAGES] = { "workflow_run_file_pages", COLS("run_id", "file_ordinal", "ordinal",
+		"page_number", "page_height", "page_width", "raw_text", "markdown", "html") },
+	[T_FILE_SHEETS] = { "workflow_run_file_sheets", COLS("run_id", "file_ordinal", "ordinal",
+		"sheet_name", "raw_text") },
+	[T_PROCESSOR_RUNS] = { "processor_runs", COLS("run_id", "ordinal", "id", "processor_id",
+		"processor_version_id", "processor_name", "status", "type", "reviewed", "edited", "url",
+		"failure_reason", "failure_message", "credits", "output", "initial_output",
+		"reviewed_output", "edits", "config", "metadata") },
+	[T_PROCESSOR_FILES] = { "processor_run_files", COLS("run_id", "processor_ordinal", "ordinal",
+		"file_id", "name", "type", "parent_file_id", "page_count") },
+	[T_MERGED] = { "processor_run_merged_processors", COLS("run_id", "processor_ordinal", "ordinal",
+		"processor_id", "processor_version_id", "processor_name") },
+	[T_STEP_RUNS] = { "step_runs", COLS("run_id", "ordinal", "id", "status", "step_id", "step_name",
+		"step_type", "output") },
+	[T_STEP_RULES] = { "step_run_rules", COLS("run_id", "step_ordinal", "ordinal", "name", "valid",
+		"valid_array", "failure_reason", "error") },
+};
+
+/* State of one normalization: the rows being built and the first error. */
+struct norm {
+	struct run_rows *rr;
+	const char *run_id;	/* the run's own ID, first column of every child row */
+	bool file_contents;
+	int err;		/* first failure (-ENOMEM); later calls become no-ops */
+};
+
+/* A row being filled left to right, one put per column in the table's order. */
+struct row {
+	struct norm *n;
+	char **cell;
+	int ncols;
+	int i;
+};
+
+/* --- JSON access: absent, null and wrongly typed values all read as "nothing" --- */
+
+static json_object *
+get(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object))
+		return NULL;
+	if (!json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;		/* NULL for JSON null */
+}
+
+static json_object *
+get_type(json_object *o, const char *key, json_type type)
+{
+	json_object *v = get(o, key);
+
+	return v != NULL && json_object_is_type(v, type) ? v : NULL;
+}
+
+/* --- JSON writing, with presigned URLs and NUL characters left out --- */
+
+static int write_json(struct buf *b, json_object *o, bool file_contents);
+
+static int
+write_string(struct buf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	int rc = buf_append(b, "\"", 1);
+
+	for (size_t i = 0; i < len && rc == 0; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+		if (c == '\0')
+			continue;	/* PostgreSQL cannot hold U+0000 */
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			rc = buf_append(b, esc, 2);
+		} else if (c < 0x20) {
+			rc = buf_append(b, esc, 6);
+		} else {
+			size_t run = 1;
+
+			while (i + run < len && (unsigned char)s[i + run] >= 0x20 &&
+			       s[i + run] != '"' && s[i + run] != '\\')
+				run++;
+			rc = buf_append(b, s + i, run);
+			i += run - 1;
+		}
+	}
+	return rc != 0 ? rc : buf_append(b, "\"", 1);
+}
+
+/*
+ * Keys never written: a presigned URL is a bearer link (worthless once
+ * expired, harmful if leaked), and file contents are left out when the
+ * configuration says not to store them.
+ */
+static bool
+key_dropped(json_object *parent, const char *key, bool file_contents)
+{
+	json_object *kind;
+
+	if (strcmp(key, "presignedUrl") == 0)
+		return true;
+	if (file_contents || strcmp(key, "contents") != 0)
+		return false;
+	kind = get_type(parent, "object", json_type_string);
+	return kind != NULL && strcmp(json_object_get_string(kind), "file") == 0;
+}
+
+static int
+write_json(struct buf *b, json_object *o, bool file_contents)
+{
+	int rc = 0;
+	bool first = true;
+
+	switch (json_object_get_type(o)) {
+	case json_type_null:
+		return buf_append_str(b, "null");
+	case json_type_string:
+		return write_string(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+	case json_type_array:
+		rc = buf_append(b, "[", 1);
+		for (size_t i = 0; i < json_object_array_length(o) && rc == 0; i++) {
+			if (i > 0)
+				rc = buf_append(b, ",", 1);
+			if (rc == 0)
+				rc = write_json(b, json_object_array_get_idx(o, i), file_contents);
+		}
+		return rc != 0 ? rc : buf_append(b, "]", 1);
+	case json_type_object:
+		rc = buf_append(b, "{", 1);
+		json_object_object_foreach(o, key, val) {
+			if (rc != 0)
+				break;
+			if (key_dropped(o, key, file_contents))
+				continue;
+			if (!first)
+				rc = buf_append(b, ",", 1);
+			first = false;
+			if (rc == 0)
+				rc = write_string(b, key, strlen(key));
+			if (rc == 0)
+				rc = buf_append(b, ":", 1);
+			if (rc == 0)
+				rc = write_json(b, val, file_contents);
+		}
+		return rc != 0 ? rc : buf_append(b, "}", 1);
+	case json_type_boolean:
+	case json_type_int:
+	case json_type_double:
+		/* json-c keeps a number's original text, so 1.50 stays 1.50 */
+		return buf_append_str(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	}
+	return -EINVAL;
+}
+
+/* --- cells --- */
+
+static char *
+fail_oom(struct norm *n)
+{
+	n->err = -ENOMEM;
+	return NULL;
+}
+
+/* A copy of len bytes of s without NUL characters. */
+static char *
+copy_text(struct norm *n, const char *s, size_t len)
+{
+	char *d = malloc(len + 1);
+	size_t j = 0;
+
+	if (d == NULL)
+		return fail_oom(n);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '\0')
+			d[j++] = s[i];
+	}
+	d[j] = '\0';
+	return d;
+}
+
+/* Any value as jsonb text; NULL for absent or JSON null. */
+static char *
+v_json(struct norm *n, json_object *o)
+{
+	struct buf b;
+	int rc;
+
+	if (o == NULL || n->err != 0)
+		return NULL;
+	buf_init(&b, SIZE_MAX);
+	rc = write_json(&b, o, n->file_contents);
+	if (rc != 0) {
+		buf_free(&b);
+		return fail_oom(n);
+	}
+	return buf_steal(&b);
+}
+
+/* A string as text; another scalar (an enum that came as a number) as its JSON text. */
+static char *
+v_text(struct norm *n, json_object *o)
+{
+	if (o == NULL || n->err != 0)
+		return NULL;
+	if (json_object_is_type(o, json_type_string))
+		return copy_text(n, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+	return v_json(n, o);
+}
+
+/* An integer that fits PostgreSQL's integer, else NULL (the value stays in raw). */
+static char *
+v_int(struct norm *n, json_object *o)
+{
+	char tmp[32];
+	double d;
+
+	if (o == NULL || n->err != 0)
+		return NULL;
+	if (json_object_is_type(o, json_type_int)) {
+		int64_t i = json_object_get_int64(o);
+
+		if (i < INT_MIN || i > INT_MAX)
+			return NULL;
+		snprintf(tmp, sizeof(tmp), "%lld", (long long)i);
+	} else if (json_object_is_type(o, json_type_double)) {
+		d = json_object_get_double(o);
+		if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d))
+			return NULL;
+		snprintf(tmp, sizeof(tmp), "%.0f", d);
+	} else {
+		return NULL;
+	}
+	return copy_text(n, tmp, strlen(tmp));
+}
+
+/* A JSON number as numeric text, exactly as the API wrote it. */
+static char *
+v_num(struct norm *n, json_object *o)
+{
+	if (o == NULL || n->err != 0)
+		return NULL;
+	if (json_object_is_type(o, json_type_double) && !isfinite(json_object_get_double(o)))
+		return NULL;
+	if (!json_object_is_type(o, json_type_int) && !json_object_is_type(o, json_type_double))
+		return NULL;
+	return v_json(n, o);
+}
+
+static char *
+v_bool(struct norm *n, json_object *o)
+{
+	if (o == NULL || n->err != 0 || !json_object_is_type(o, json_type_boolean))
+		return NULL;
+	return copy_text(n, json_object_get_boolean(o) ? "true" : "false", json_object_get_boolean(o) ? 4 : 5);
+}
+
+static bool
+digits(const char *s, int n, int *val)
+{
+	*val = 0;
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		*val = *val * 10 + (s[i] - '0');
+	}
+	return true;
+}
+
+/*
+ * RFC 3339 date-time with an offset, checked against the calendar, so that
+ * PostgreSQL never refuses a value and with it the whole run.
+ */
+static bool
+is_rfc3339(const char *s)
+{
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y, mo, d, h, mi, sec, oh, om;
+	bool leap;
+
+	if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+	    s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
+	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
+	    !digits(s + 17, 2, &sec))
+		return false;
+	leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
+	    h > 23 || mi > 59 || sec > 59)
+		return false;
+	s += 19;
+	if (*s == '.') {
+		s++;
+		if (*s < '0' || *s > '9')
+			return false;
+		while (*s >= '0' && *s <= '9')
+			s++;
+	}
+	if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0')
+		return true;
+	return (s[0] == '+' || s[0] == '-') && digits(s + 1, 2, &oh) && s[3] == ':' &&
+	       digits(s + 4, 2, &om) && s[6] == '\0' && oh <= 23 && om <= 59;
+}
+
+static char *
+v_time(struct norm *n, json_object *o)
+{
+	if (o == NULL || n->err != 0 || !json_object_is_type(o, json_type_string) ||
+	    !is_rfc3339(json_object_get_string(o)))
+		return NULL;
+	return v_text(n, o);
+}
+
+/* --- rows --- */
+
+/* Append an empty row to table t; its cells are then filled with put(). */
+static struct row
+row_add(struct norm *n, enum table_id t)
+{
+	struct table_rows *tr = &n->rr->t[t];
+	int ncols = normalize_tables[t].ncols;
+	struct row r = { n, NULL, ncols, 0 };
+
+	if (n->err != 0)
+		return r;
+	if (tr->nrows == tr->cap) {
+		size_t cap = tr->cap ? tr->cap * 2 : 4;
+		char **cells = realloc(tr->cells, cap * (size_t)ncols * sizeof(char *));
+
+		if (cells == NULL) {
+			n->err = -ENOMEM;
+			return r;
+		}
+		tr->cells = cells;
+		tr->cap = cap;
+	}
+	r.cell = tr->cells + tr->nrows * (size_t)ncols;
+	memset(r.cell, 0, (size_t)ncols * sizeof(char *));
+	tr->nrows++;
+	return r;
+}
+
+static void
+put(struct row *r, char *v)
+{
+	if (r->cell == NULL || r->i >= r->ncols) {
+		free(v);
+		if (r->n->err == 0)
+			r->n->err = -EINVAL;	/* a table definition and its code disagree */
+		return;
+	}
+	r->cell[r->i++] = v;
+}
+
+static void
+put_ordinal(struct row *r, size_t i)
+{
+	char tmp[24];
+
+	snprintf(tmp, sizeof(tmp), "%zu", i);
+	put(r, copy_text(r->n, tmp, strlen(tmp)));
+}
+
+/* The key every child row starts with: the run ID and the ordinals of its ancestors. */
+static struct row
+child_row(struct norm *n, enum table_id t, size_t parent, size_t ordinal)
+{
+	struct row r = row_add(n, t);
+
+	put(&r, copy_text(n, n->run_id, strlen(n->run_id)));
+	if (parent != SIZE_MAX)
+		put_ordinal(&r, parent);
+	put_ordinal(&r, ordinal);
+	return r;
+}
+
+static void
+row_done(struct row *r)
+{
+	if (r->cell != NULL && r->i != r->ncols && r->n->err == 0)
+		r->n->err = -EINVAL;
+}
+
+static char *
+credits(struct norm *n, json_object *o)
+{
+	return v_num(n, get(get(o, "usage"), "credits"));
+}
+
+/* Loop over the objects of array key of o: i is the position, item the object; other items are skipped. */
+#define EACH_OBJECT(o, key, i, item) \
+	for (json_object *i##_arr = get_type(o, key, json_type_array); i##_arr != NULL; i##_arr = NULL) \
+		for (size_t i = 0; i < json_object_array_length(i##_arr); i++) \
+			for (json_object *item = json_object_array_get_idx(i##_arr, i); \
+			     item != NULL && json_object_is_type(item, json_type_object); item = NULL)
+
+static void
+file_rows(struct norm *n, json_object *run)
+{
+	EACH_OBJECT(run, "files", fi, f) {
+		json_object *meta = get(f, "metadata");
+		json_object *split = get(meta, "parentSplit");
+		json_object *contents = n->file_contents ? get(f, "contents") : NULL;
+		struct row r = child_row(n, T_FILES, SIZE_MAX, fi);
+
+		put(&r, v_text(n, get(f, "id")));
+		put(&r, v_text(n, get(f, "name")));
+		put(&r, v_text(n, get(f, "type")));
+		put(&r, v_text(n, get(f, "parentFileId")));
+		put(&r, v_int(n, get(meta, "pageCount")));
+		put(&r, v_text(n, get(split, "id")));
+		put(&r, v_text(n, get(split, "type")));
+		put(&r, v_text(n, get(split, "identifier")));
+		put(&r, v_int(n, get(split, "startPage")));
+		put(&r, v_int(n, get(split, "endPage")));
+		put(&r, v_time(n, get(f, "createdAt")));
+		put(&r, v_time(n, get(f, "updatedAt")));
+		put(&r, credits(n, f));
+		put(&r, v_text(n, get(contents, "rawText")));
+		put(&r, v_text(n, get(contents, "markdown")));
+		put(&r, v_json(n, meta));
+		row_done(&r);
+
+		EACH_OBJECT(contents, "pages", pi, p) {
+			struct row pr = child_row(n, T_FILE_PAGES, fi, pi);
+
+			put(&pr, v_int(n, get(p, "pageNumber")));
+			put(&pr, v_num(n, get(p, "pageHeight")));
+			put(&pr, v_num(n, get(p, "pageWidth")));
+			put(&pr, v_text(n, get(p, "rawText")));
+			put(&pr, v_text(n, get(p, "markdown")));
+			put(&pr, v_text(n, get(p, "html")));
+			row_done(&pr);
+		}
+		EACH_OBJECT(contents, "sheets", si, s) {
+			struct row sr = child_row(n, T_FILE_SHEETS, fi, si);
+
+			put(&sr, v_text(n, get(s, "sheetName")));
+			put(&sr, v_text(n, get(s, "rawText")));
+			row_done(&sr);
+		}
+	}
+}
+
+static void
+processor_rows(struct norm *n, json_object *run)
+{
+	EACH_OBJECT(run, "outputs", oi, o) {
+		struct row r = child_row(n, T_PROCESSOR_RUNS, SIZE_MAX, oi);
+
+		put(&r, v_text(n, get(o, "id")));
+		put(&r, v_text(n, get(o, "processorId")));
+		put(&r, v_text(n, get(o, "processorVersionId")));
+		put(&r, v_text(n, get(o, "processorName")));
+		put(&r, v_text(n, get(o, "status")));
+		put(&r, v_text(n, get(o, "type")));
+		put(&r, v_bool(n, get(o, "reviewed")));
+		put(&r, v_bool(n, get(o, "edited")));
+		put(&r, v_text(n, get(o, "url")));
+		put(&r, v_text(n, get(o, "failureReason")));
+		put(&r, v_text(n, get(o, "failureMessage")));
+		put(&r, credits(n, o));
+		put(&r, v_json(n, get(o, "output")));
+		put(&r, v_json(n, get(o, "initialOutput")));
+		put(&r, v_json(n, get(o, "reviewedOutput")));
+		put(&r, v_json(n, get(o, "edits")));
+		put(&r, v_json(n, get(o, "config")));
+		put(&r, v_json(n, get(o, "metadata")));
+		row_done(&r);
+
+		EACH_OBJECT(o, "files", fi, f) {
+			struct row fr = child_row(n, T_PROCESSOR_FILES, oi, fi);
+
+			put(&fr, v_text(n, get(f, "id")));
+			put(&fr, v_text(n, get(f, "name")));
+			put(&fr, v_text(n, get(f, "type")));
+			put(&fr, v_text(n, get(f, "parentFileId")));
+			put(&fr, v_int(n, get(get(f, "metadata"), "pageCount")));
+			row_done(&fr);
+		}
+		EACH_OBJECT(o, "mergedProcessors", mi, m) {
+			struct row mr = child_row(n, T_MERGED, oi, mi);
+
+			put(&mr, v_text(n, get(m, "processorId")));
+			put(&mr, v_text(n, get(m, "processorVersionId")));
+			put(&mr, v_text(n, get(m, "processorName")));
+			row_done(&mr);
+		}
+	}
+}
+
+static void
+step_rows(struct norm *n, json_object *run)
+{
+	EACH_OBJECT(run, "stepRuns", si, s) {
+		json_object *step = get(s, "step");
+		json_object *output = get(s, "output");
+		struct row r = child_row(n, T_STEP_RUNS, SIZE_MAX, si);
+
+		put(&r, v_text(n, get(s, "id")));
+		put(&r, v_text(n, get(s, "status")));
+		put(&r, v_text(n, get(step, "id")));
+		put(&r, v_text(n, get(step, "name")));
+		put(&r, v_text(n, get(step, "type")));
+		put(&r, v_json(n, output));
+		row_done(&r);
+
+		EACH_OBJECT(output, "rules", ri, rule) {
+			struct row rr = child_row(n, T_STEP_RULES, si, ri);
+
+			put(&rr, v_text(n, get(rule, "name")));
+			put(&rr, v_bool(n, get(rule, "valid")));
+			put(&rr, v_json(n, get(rule, "validArray")));
+			put(&rr, v_text(n, get(rule, "failureReason")));
+			put(&rr, v_text(n, get(rule, "error")));
+			row_done(&rr);
+		}
+	}
+}
+
+static void
+run_row(struct norm *n, json_object *run)
+{
+	json_object *wf = get(run, "workflow");
+	struct row r = row_add(n, T_RUNS);
+
+	put(&r, v_text(n, get(run, "id")));
+	put(&r, v_text(n, get(run, "name")));
+	put(&r, v_text(n, get(run, "url")));
+	put(&r, v_text(n, get(run, "status")));
+	put(&r, v_text(n, get(wf, "id")));
+	put(&r, v_text(n, get(wf, "version")));
+	put(&r, v_text(n, get(wf, "name")));
+	put(&r, v_text(n, get(run, "batchId")));
+	put(&r, v_bool(n, get(run, "reviewed")));
+	put(&r, v_text(n, get(run, "reviewedBy")));
+	put(&r, v_time(n, get(run, "reviewedAt")));
+	put(&r, v_text(n, get(run, "rejectionNote")));
+	put(&r, v_text(n, get(run, "failureReason")));
+	put(&r, v_text(n, get(run, "failureMessage")));
+	put(&r, v_time(n, get(run, "initialRunAt")));
+	put(&r, v_time(n, get(run, "startTime")));
+	put(&r, v_time(n, get(run, "endTime")));
+	put(&r, credits(n, run));
+	put(&r, v_json(n, get(run, "metadata")));
+	put(&r, v_json(n, run));
+	row_done(&r);
+}
+
+static void
+errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* The message of an error body in either of the API's shapes, or NULL. */
+static const char *
+api_error_message(json_object *root)
+{
+	json_object *m = get_type(root, "error", json_type_string);
+
+	if (m == NULL)
+		m = get_type(root, "message", json_type_string);
+	return m != NULL ? json_object_get_string(m) : NULL;
+}
+
+/* Check that root is {"success": true, "workflowRun": {...}} for expected_id; returns the run. */
+static json_object *
+check_envelope(json_object *root, const char *expected_id, char *err, size_t errlen)
+{
+	json_object *success = get(root, "success");
+	json_object *run, *id, *status;
+	const char *msg;
+
+	if (!json_object_is_type(root, json_type_object)) {
+		errf(err, errlen, "response is not a JSON object");
+		return NULL;
+	}
+	if (success != NULL && !json_object_get_boolean(success)) {
+		msg = api_error_message(root);
+		errf(err, errlen, "response has success=false: %.160s", msg != NULL ? msg : "(no message)");
+		return NULL;
+	}
+	run = get_type(root, "workflowRun", json_type_object);
+	if (run == NULL) {
+		errf(err, errlen, "response has no \"workflowRun\" object");
+		return NULL;
+	}
+	id = get_type(run, "id", json_type_string);
+	if (id == NULL) {
+		errf(err, errlen, "response has no workflowRun.id");
+		return NULL;
+	}
+	if (strcmp(json_object_get_string(id), expected_id) != 0 ||
+	    strlen(expected_id) != (size_t)json_object_get_string_len(id)) {
+		errf(err, errlen, "response is for another run (workflowRun.id does not match the requested ID)");
+		return NULL;
+	}
+	status = get_type(run, "status", json_type_string);
+	if (status == NULL || json_object_get_string_len(status) == 0) {
+		errf(err, errlen, "response has no workflowRun.status");
+		return NULL;
+	}
+	return run;
+}
+
+/* Parse and normalize one response body; see normalize.h. */
+int
+normalize_body(const char *body, size_t len, const char *expected_id, bool file_contents,
+	       struct run_rows **out, char *err, size_t errlen)
+{
+	struct json_tokener *tok = NULL;
+	json_object *root = NULL, *run;
+	struct norm n = { NULL, expected_id, file_contents, 0 };
+	enum json_tokener_error jerr;
+	int rc = -EINVAL;
+
+	*out = NULL;
+	if (len > INT_MAX) {
+		errf(err, errlen, "response is too large to parse");
+		goto out;
+	}
+	tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
+	if (tok == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_continue) {
+		errf(err, errlen, "response is not valid JSON: unexpected end of data after %zu bytes", len);
+		goto out;
+	}
+	if (jerr != json_tokener_success) {
+		errf(err, errlen, "response is not valid JSON: %s at byte %zu",
+		     json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
+		goto out;
+	}
+	if (json_tokener_get_parse_end(tok) < len &&
+	    strspn(body + json_tokener_get_parse_end(tok), " \t\r\n") < len - json_tokener_get_parse_end(tok)) {
+		errf(err, errlen, "response is not valid JSON: trailing data at byte %zu",
+		     json_tokener_get_parse_end(tok));
+		goto out;
+	}
+	run = check_envelope(root, expected_id, err, errlen);
+	if (run == NULL)
+		goto out;
+
+	n.rr = calloc(1, sizeof(*n.rr));
+	if (n.rr == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	run_row(&n, run);
+	file_rows(&n, run);
+	processor_rows(&n, run);
+	step_rows(&n, run);
+	if (n.err != 0) {
+		rc = n.err;
+		errf(err, errlen, rc == -ENOMEM ? "out of memory" : "internal error: row shape mismatch");
+		normalize_free(n.rr);
+		goto out;
+	}
+	n.rr->id = normalize_cell(n.rr, T_RUNS, 0, 0);
+	n.rr->status = normalize_cell(n.rr, T_RUNS, 0, normalize_col(T_RUNS, "status"));
+	*out = n.rr;
+	rc = 0;
+out:
+	json_object_put(root);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return rc;
+}
+
+/* The message of an API error body; see normalize.h. */
+int
+normalize_error_message(const char *body, size_t len, char *out, size_t outlen)
+{
+	struct json_tokener *tok;
+	json_object *root, *code;
+	const char *msg;
+	int rc = -1;
+
+	if (body == NULL || len == 0 || len > 65536)
+		return -1;
+	tok = json_tokener_new();
+	if (tok == NULL)
+		return -1;
+	root = json_tokener_parse_ex(tok, body, (int)len);
+	msg = api_error_message(root);
+	code = get_type(root, "code", json_type_string);
+	if (msg != NULL || code != NULL) {
+		char *p;
+
+		if (code != NULL && msg != NULL)
+			snprintf(out, outlen, "%s: %s", json_object_get_string(code), msg);
+		else
+			snprintf(out, outlen, "%s", msg != NULL ? msg : json_object_get_string(code));
+		/* one printable line */
+		for (p = out; *p != '\0'; p++) {
+			if ((unsigned char)*p < 0x20)
+				*p = ' ';
+		}
+		rc = 0;
+	}
+	json_object_put(root);
+	json_tokener_free(tok);
+	return rc;
+}
+
+const char *
+normalize_cell(const struct run_rows *rr, enum table_id t, size_t row, int col)
+{
+	if (row >= rr->t[t].nrows || col < 0 || col >= normalize_tables[t].ncols)
+		return NULL;
+	return rr->t[t].cells[row * (size_t)normalize_tables[t].ncols + (size_t)col];
+}
+
+int
+normalize_col(enum table_id t, const char *name)
+{
+	for (int i = 0; i < normalize_tables[t].ncols; i++) {
+		if (strcmp(normalize_tables[t].cols[i], name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+void
+normalize_free(struct run_rows *rr)
+{
+	if (rr == NULL)
+		return;
+	for (int t = 0; t < T_COUNT; t++) {
+		size_t ncells = rr->t[t].nrows * (size_t)normalize_tables[t].ncols;
+
+		for (size_t i = 0; i < ncells; i++)
+			free(rr->t[t].cells[i]);
+		free(rr->t[t].cells);
+	}
+	free(rr);
+}

@@ -1,0 +1,226 @@
+/* The queue table: claiming due runs under a lease, and recording what became of them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "queue.h"
+
+/*
+ * A claimed row's next_attempt_at moves to the end of its lease: a daemon
+ * that dies leaves its runs to be claimed again when the lease ends, and
+ * the claim query needs no other condition than "due".
+ */
+static const char sql_claim[] =
+	"UPDATE sync_queue q SET lease_owner = $1, "
+	"  lease_expires_at = now() + make_interval(secs => $2::float8), "
+	"  next_attempt_at = now() + make_interval(secs => $2::float8) "
+	"WHERE q.run_id IN (SELECT run_id FROM sync_queue "
+	"  WHERE state = 'pending' AND next_attempt_at <= now() "
+	"    AND ($4::timestamptz IS NULL OR next_attempt_at <= $4::timestamptz) "
+	"  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts";
+
+/* A newer enqueue() (enqueue_gen moved on) turns giving up into "pending, due now". */
+static const char sql_failure[] =
+	"UPDATE sync_queue SET "
+	"  state = CASE WHEN $3::bool AND enqueue_gen = $2::bigint THEN 'failed' ELSE 'pending' END, "
+	"  attempts = CASE WHEN enqueue_gen = $2::bigint THEN attempts + 1 ELSE 0 END, "
+	"  next_attempt_at = CASE WHEN enqueue_gen = $2::bigint THEN now() + make_interval(secs => $4::float8) "
+	"    ELSE now() END, "
+	"  finished_at = CASE WHEN $3::bool AND enqueue_gen = $2::bigint THEN now() END, "
+	"  last_error = $5, last_http_status = $6::int, "
+	"  lease_owner = NULL, lease_expires_at = NULL "
+	"WHERE run_id = $1 AND lease_owner = $7";
+
+static const char sql_release[] =
+	"UPDATE sync_queue SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now() "
+	"WHERE run_id = $1 AND lease_owner = $2";
+
+static const char sql_enqueue[] = "SELECT enqueue($1)";
+
+/*
+ * Busy for --drain: never fetched, in motion, waiting for a retry, or due
+ * now; a run parked after NEEDS_REVIEW (or an unknown status) is not.
+ */
+static const char sql_outlook[] =
+	"SELECT count(*) FILTER (WHERE last_status IS NULL OR attempts > 0 OR next_attempt_at <= now() "
+	"    OR last_status IN ('PENDING', 'PROCESSING', 'CANCELLING') "
+	"    OR (lease_owner IS NOT NULL AND lease_expires_at > now())), "
+	"  extract(epoch FROM min(next_attempt_at) - now()) "
+	"FROM sync_queue WHERE state = 'pending'";
+
+static const struct {
+	const char *name;
+	const char *sql;
+} statements[] = {
+	{ "queue_claim", sql_claim },
+	{ "queue_failure", sql_failure },
+	{ "queue_release", sql_release },
+	{ "queue_enqueue", sql_enqueue },
+	{ "queue_outlook", sql_outlook },
+};
+
+int
+queue_prepare(PGconn *conn, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
+		PGresult *res = PQprepare(conn, statements[i].name, statements[i].sql, 0, NULL);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			db_error(conn, res, err, errlen);
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
+}
+
+static char *
+dup_value(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
+}
+
+/* Claim due runs; see queue.h. */
+int
+queue_claim(PGconn *conn, const char *owner, double lease, int limit, const char *due_before,
+	    struct claim ***out, char *err, size_t errlen)
+{
+	char lease_s[32], limit_s[16];
+	const char *params[4] = { owner, lease_s, limit_s, due_before };
+	struct claim **c = NULL;
+	PGresult *res;
+	int n = -1;
+
+	*out = NULL;
+	snprintf(lease_s, sizeof(lease_s), "%.3f", lease);
+	snprintf(limit_s, sizeof(limit_s), "%d", limit);
+	res = PQexecPrepared(conn, "queue_claim", 4, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_error(conn, res, err, errlen);
+		goto out;
+	}
+	n = PQntuples(res);
+	if (n == 0)
+		goto out;
+	c = calloc((size_t)n, sizeof(*c));
+	if (c == NULL)
+		goto oom;
+	for (int i = 0; i < n; i++) {
+		c[i] = calloc(1, sizeof(**c));
+		if (c[i] == NULL)
+			goto oom;
+		c[i]->run_id = dup_value(res, i, 0);
+		c[i]->gen = dup_value(res, i, 1);
+		c[i]->last_status = dup_value(res, i, 2);
+		c[i]->polls = atoi(PQgetvalue(res, i, 3));
+		c[i]->attempts = atoi(PQgetvalue(res, i, 4));
+		if (c[i]->run_id == NULL || c[i]->gen == NULL ||
+		    (c[i]->last_status == NULL && !PQgetisnull(res, i, 2)))
+			goto oom;
+	}
+	*out = c;
+	goto out;
+oom:
+	/* the rows stay leased until their lease ends: nothing is lost */
+	snprintf(err, errlen, "out of memory");
+	for (int i = 0; c != NULL && i < n; i++)
+		queue_claim_free(c[i]);
+	free(c);
+	n = -1;
+out:
+	PQclear(res);
+	return n;
+}
+
+void
+queue_claim_free(struct claim *c)
+{
+	if (c == NULL)
+		return;
+	free(c->run_id);
+	free(c->gen);
+	free(c->last_status);
+	free(c);
+}
+
+/* Run a prepared UPDATE; returns rows changed, or -1 with err set. */
+static int
+exec_update(PGconn *conn, const char *name, int nparams, const char *const *params, char *err, size_t errlen)
+{
+	PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+	int n = -1;
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
+		n = atoi(PQcmdTuples(res));
+	else
+		db_error(conn, res, err, errlen);
+	PQclear(res);
+	return n;
+}
+
+/* Record a failed attempt; see queue.h. */
+int
+queue_record_failure(PGconn *conn, const struct claim *c, const char *owner, bool failed,
+		     double delay, const char *error, long http_status, char *err, size_t errlen)
+{
+	char delay_s[32], http_s[16];
+	const char *params[7] = { c->run_id, c->gen, failed ? "true" : "false", delay_s, error,
+				  http_status > 0 ? http_s : NULL, owner };
+
+	snprintf(delay_s, sizeof(delay_s), "%.3f", delay);
+	snprintf(http_s, sizeof(http_s), "%ld", http_status);
+	return exec_update(conn, "queue_failure", 7, params, err, errlen);
+}
+
+int
+queue_release(PGconn *conn, const char *owner, const char *run_id, char *err, size_t errlen)
+{
+	const char *params[2] = { run_id, owner };
+
+	return exec_update(conn, "queue_release", 2, params, err, errlen) < 0 ? -1 : 0;
+}
+
+int
+queue_enqueue(PGconn *conn, const char *run_id, char *err, size_t errlen)
+{
+	return exec_update(conn, "queue_enqueue", 1, &run_id, err, errlen) < 0 ? -1 : 0;
+}
+
+int
+queue_outlook(PGconn *conn, struct queue_outlook *out, char *err, size_t errlen)
+{
+	PGresult *res = PQexecPrepared(conn, "queue_outlook", 0, NULL, NULL, NULL, 0);
+	int rc = -1;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		db_error(conn, res, err, errlen);
+		goto out;
+	}
+	out->busy = atoll(PQgetvalue(res, 0, 0));
+	out->next_due = PQgetisnull(res, 0, 1) ? -1 : atof(PQgetvalue(res, 0, 1));
+	if (out->next_due < 0 && !PQgetisnull(res, 0, 1))
+		out->next_due = 0;
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+int
+queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
+{
+	PGresult *res = PQexec(conn, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
+	int rc = -1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		snprintf(out, outlen, "%s", PQgetvalue(res, 0, 0));
+		rc = 0;
+	} else {
+		db_error(conn, res, err, errlen);
+	}
+	PQclear(res);
+	return rc;
+}

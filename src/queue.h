@@ -1,0 +1,65 @@
+/* The queue table: claiming due runs under a lease, and recording what became of them. */
+#ifndef EXTEND_SYNCD_QUEUE_H
+#define EXTEND_SYNCD_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+/* A queue row this daemon holds the lease of. */
+struct claim {
+	char *run_id;		/* as stored: not yet validated */
+	char *gen;		/* enqueue_gen when claimed, as text */
+	char *last_status;	/* NULL before the first successful fetch */
+	int polls;
+	int attempts;
+};
+
+/* What the queue looks like, for --drain and for the idle wait. */
+struct queue_outlook {
+	long long busy;		/* pending runs that keep --drain running */
+	double next_due;	/* seconds until the next pending run is due (<= 0: now; -1: none) */
+};
+
+/* Prepare the queue's statements on a new connection; returns 0 or -1 with err set. */
+int queue_prepare(PGconn *conn, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * Claim up to limit due runs for owner, for lease seconds, oldest due first;
+ * with due_before (an RFC 3339 time), only runs due before it.  Returns how
+ * many were claimed, each a new struct claim in the new array *out (the
+ * caller frees each with queue_claim_free() and the array with free()), or
+ * -1 with err set.
+ */
+int queue_claim(PGconn *conn, const char *owner, double lease, int limit, const char *due_before,
+		struct claim ***out, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+void queue_claim_free(struct claim *c);
+
+/*
+ * Record a failed attempt.  failed: give up (state failed), else stay
+ * pending and be due after delay seconds.  http_status 0 means no answer.
+ * Returns 1, 0 when the lease was lost meanwhile, or -1 with err set.
+ */
+int queue_record_failure(PGconn *conn, const struct claim *c, const char *owner, bool failed,
+			 double delay, const char *error, long http_status, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Give back the lease on run_id (shutdown, or a fetch not started); returns 0 or -1 with err set. */
+int queue_release(PGconn *conn, const char *owner, const char *run_id, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* enqueue(run_id): add it, or make it pending and due now; returns 0 or -1 with err set. */
+int queue_enqueue(PGconn *conn, const char *run_id, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* The database's current time as RFC 3339 text in out (at least 40 bytes); returns 0 or -1 with err set. */
+int queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* How much work is left; returns 0 or -1 with err set. */
+int queue_outlook(PGconn *conn, struct queue_outlook *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,34 @@
+/* Scheduling arithmetic: what a run's status means, and how long until it is due again. */
+#ifndef EXTEND_SYNCD_SCHEDULE_H
+#define EXTEND_SYNCD_SCHEDULE_H
+
+#include <stdbool.h>
+
+enum run_phase {
+	PHASE_FINAL,		/* PROCESSED, FAILED, CANCELLED, REJECTED: done */
+	PHASE_MOTION,		/* PENDING, PROCESSING, CANCELLING: poll again soon */
+	PHASE_PARKED,		/* NEEDS_REVIEW and any status not known today: poll slowly */
+};
+
+/* What a workflow run status means for polling; unknown values are parked, never dropped. */
+enum run_phase schedule_phase(const char *status);
+
+/*
+ * Delay before re-checking a run in motion that has been seen in motion
+ * polls times in a row (0 the first time): min doubling up to max.
+ */
+double schedule_active_delay(double min, double max, int polls);
+
+/*
+ * Delay before retry number attempts (1 after the first failure): min
+ * doubling up to max, spread by +-10% with jitter in [0, 1).
+ */
+double schedule_retry_delay(double min, double max, int attempts, double jitter);
+
+/* HTTP answers worth trying again (408, 409, 429, 5xx); 0 stands for "no answer at all". */
+bool schedule_http_retryable(long status);
+
+/* True when s is a run ID that may be put into a URL path: [A-Za-z0-9_-]{1,128}. */
+bool schedule_run_id_valid(const char *s);
+
+#endif

@@ -1,0 +1,178 @@
+/* Writes one run's rows and its queue row in one transaction. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "db.h"
+#include "store.h"
+
+/*
+ * The compare-and-set on the lease comes first: it locks the queue row, so
+ * a daemon whose lease was taken over writes nothing.  A newer enqueue()
+ * (enqueue_gen moved on) keeps the run pending and due now.
+ */
+static const char sql_queue[] =
+	"UPDATE sync_queue SET "
+	"  state = CASE WHEN enqueue_gen = $2::bigint THEN $3 ELSE 'pending' END, "
+	"  next_attempt_at = CASE WHEN enqueue_gen = $2::bigint THEN now() + make_interval(secs => $4::float8) "
+	"    ELSE now() END, "
+	"  finished_at = CASE WHEN enqueue_gen = $2::bigint AND $3 = 'done' THEN now() END, "
+	"  polls = $5::int, attempts = 0, last_status = $6, last_error = NULL, last_http_status = 200, "
+	"  last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
+	"WHERE run_id = $1 AND lease_owner = $7";
+
+/* Deleting these three cascades to every other child table. */
+static const char *const parents[] = { "workflow_run_files", "processor_runs", "step_runs" };
+
+/* INSERT for table t, named "store_<table>"; the run itself is an upsert. */
+static int
+prepare_insert(PGconn *conn, enum table_id t, char *err, size_t errlen)
+{
+	const struct table_def *def = &normalize_tables[t];
+	char name[96];
+	struct buf sql;
+	PGresult *res;
+	int rc = -1;
+
+	buf_init(&sql, 16384);
+	if (buf_append_str(&sql, "INSERT INTO ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " ("))
+		goto oom;
+	for (int i = 0; i < def->ncols; i++) {
+		if ((i > 0 && buf_append_str(&sql, ", ")) || buf_append_str(&sql, def->cols[i]))
+			goto oom;
+	}
+	if (buf_append_str(&sql, ") VALUES ("))
+		goto oom;
+	for (int i = 0; i < def->ncols; i++) {
+		char p[16];
+
+		snprintf(p, sizeof(p), "%s$%d", i > 0 ? ", " : "", i + 1);
+		if (buf_append_str(&sql, p))
+			goto oom;
+	}
+	if (buf_append_str(&sql, ")"))
+		goto oom;
+	if (t == T_RUNS) {
+		/* every column but the key, and synced_at */
+		if (buf_append_str(&sql, " ON CONFLICT (id) DO UPDATE SET synced_at = now()"))
+			goto oom;
+		for (int i = 1; i < def->ncols; i++) {
+			if (buf_append_str(&sql, ", ") || buf_append_str(&sql, def->cols[i]) ||
+			    buf_append_str(&sql, " = EXCLUDED.") || buf_append_str(&sql, def->cols[i]))
+				goto oom;
+		}
+	}
+	snprintf(name, sizeof(name), "store_%s", def->name);
+	res = PQprepare(conn, name, sql.data, 0, NULL);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		rc = 0;
+	else
+		db_error(conn, res, err, errlen);
+	PQclear(res);
+	buf_free(&sql);
+	return rc;
+oom:
+	snprintf(err, errlen, "out of memory");
+	buf_free(&sql);
+	return -1;
+}
+
+static int
+prepare_one(PGconn *conn, const char *name, const char *sql, char *err, size_t errlen)
+{
+	PGresult *res = PQprepare(conn, name, sql, 0, NULL);
+	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+
+	if (rc < 0)
+		db_error(conn, res, err, errlen);
+	PQclear(res);
+	return rc;
+}
+
+int
+store_prepare(PGconn *conn, char *err, size_t errlen)
+{
+	char name[64], sql[128];
+
+	if (prepare_one(conn, "store_queue", sql_queue, err, errlen) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
+		snprintf(name, sizeof(name), "store_delete_%zu", i);
+		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE run_id = $1", parents[i]);
+		if (prepare_one(conn, name, sql, err, errlen) < 0)
+			return -1;
+	}
+	for (int t = 0; t < T_COUNT; t++) {
+		if (prepare_insert(conn, (enum table_id)t, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Execute a prepared statement that returns no rows; -1 with err set on failure, else rows affected. */
+static int
+exec_prepared(PGconn *conn, const char *name, int n, const char *const *params, char *err, size_t errlen)
+{
+	PGresult *res = PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+	int rc = -1;
+
+	if (PQresultStatus(res) == PGRES_COMMAND_OK)
+		rc = atoi(PQcmdTuples(res));
+	else
+		db_error(conn, res, err, errlen);
+	PQclear(res);
+	return rc;
+}
+
+static int
+write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
+{
+	char name[96];
+
+	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
+		snprintf(name, sizeof(name), "store_delete_%zu", i);
+		if (exec_prepared(conn, name, 1, &rr->id, err, errlen) < 0)
+			return -1;
+	}
+	for (int t = 0; t < T_COUNT; t++) {
+		const struct table_def *def = &normalize_tables[t];
+
+		snprintf(name, sizeof(name), "store_%s", def->name);
+		for (size_t r = 0; r < rr->t[t].nrows; r++) {
+			const char *const *row = (const char *const *)rr->t[t].cells + r * (size_t)def->ncols;
+
+			if (exec_prepared(conn, name, def->ncols, row, err, errlen) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Write one run in one transaction; see store.h. */
+int
+store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, const char *owner,
+		const struct store_next *next, char *err, size_t errlen)
+{
+	char delay_s[32], polls_s[16], why[DB_ERR_SIZE];
+	const char *params[7] = { c->run_id, c->gen, next->state, delay_s, polls_s, rr->status, owner };
+	int n;
+
+	snprintf(delay_s, sizeof(delay_s), "%.3f", next->delay);
+	snprintf(polls_s, sizeof(polls_s), "%d", next->polls);
+	if (db_exec(conn, "BEGIN", err, errlen) < 0)
+		return -1;
+	n = exec_prepared(conn, "store_queue", 7, params, err, errlen);
+	if (n <= 0)
+		goto rollback;
+	if (write_rows(conn, rr, err, errlen) < 0) {
+		n = -1;
+		goto rollback;
+	}
+	if (db_exec(conn, "COMMIT", err, errlen) < 0)
+		return -1;
+	return 1;
+rollback:
+	(void)db_exec(conn, "ROLLBACK", why, sizeof(why));
+	return n;
+}

@@ -1,0 +1,200 @@
+# Shared harness of the integration tests: a throwaway PostgreSQL, the mock Extend API, the real daemon.
+#
+# Sourced by tests/*.test.  Everything lives in one temporary directory that is removed at exit;
+# set KEEP_TMP=1 to keep it for a post-mortem.  Exit status 77 means "skipped" to automake.
+
+set -eu
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${TEST_DATA_DIR:=$top_srcdir/tests/data}"
+
+SYNCD="$top_builddir/src/extend-syncd"
+MOCK="$top_builddir/tests/mock-extend"
+# A distinctive key: tests grep every log and table for it.
+API_KEY="sk_test_Zq8SECRETkeyNEVERlogged42"
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/extend-syncd-test.XXXXXX")
+chmod 755 "$T"
+MOCK_PID=""
+PG_BIN=""
+failures=0
+
+log() { printf '# %s\n' "$*"; }
+skip() {
+	if [ "${EXTEND_SYNCD_TESTS_REQUIRED:-0}" = 1 ]; then
+		log "cannot run: $*"
+		exit 99
+	fi
+	log "SKIP: $*"
+	exit 77
+}
+
+cleanup() {
+	status=$?
+	set +e
+	[ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+	if [ -n "$PG_BIN" ] && [ -f "$T/pg/postmaster.pid" ]; then
+		as_pg "$PG_BIN/pg_ctl" -D "$T/pg" -m immediate -w stop >/dev/null 2>&1
+	fi
+	if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			log "---- last lines of $(basename "$f")"
+			tail -n 25 "$f" | sed 's/^/#   /'
+		done
+	fi
+	if [ "${KEEP_TMP:-0}" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# PostgreSQL refuses to run as root: then run its programs as the postgres user.
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- "$@"
+	else
+		"$@"
+	fi
+}
+
+find_pg_bin() {
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r) /usr/local/pgsql/bin; do
+		[ -x "$d/initdb" ] && { echo "$d"; return 0; }
+	done
+	command -v initdb >/dev/null 2>&1 && { dirname "$(command -v initdb)"; return 0; }
+	return 1
+}
+
+# Start a cluster listening only on a Unix socket in $T/sock; exports PGHOST, PGUSER, PGDATABASE.
+pg_start() {
+	PG_BIN=$(find_pg_bin) || skip "no PostgreSQL server binaries (initdb) found"
+	if [ "$(id -u)" = 0 ]; then
+		id postgres >/dev/null 2>&1 || skip "running as root but there is no postgres user"
+	fi
+	mkdir -p "$T/pg" "$T/sock"
+	[ "$(id -u)" = 0 ] && chown postgres "$T/pg" "$T/sock"
+	as_pg "$PG_BIN/initdb" -D "$T/pg" -U postgres --auth=trust -E UTF8 --locale=C >"$T/initdb.log" 2>&1 ||
+		{ cat "$T/initdb.log"; return 1; }
+	as_pg "$PG_BIN/pg_ctl" -D "$T/pg" -w -t 60 -l "$T/pg/server.log" \
+		-o "-k $T/sock -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+		start >/dev/null || { cat "$T/pg/server.log"; return 1; }
+	export PGHOST="$T/sock" PGUSER=postgres PGDATABASE=extend_test
+	unset PGPORT PGSERVICE PGPASSWORD || true
+	as_pg "$PG_BIN/createdb" -h "$PGHOST" -U postgres extend_test
+}
+
+pg_restart() {
+	as_pg "$PG_BIN/pg_ctl" -D "$T/pg" -w -t 60 -m fast restart >/dev/null
+}
+
+# psql returning unaligned, tuples-only output; fails the test on any SQL error.
+q() {
+	psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# The mock API serving the JSON files of directory $1; exports MOCK_URL.
+mock_start() {
+	[ -x "$MOCK" ] || skip "tests/mock-extend was not built (libmicrohttpd missing?)"
+	printf '%s\n' "$API_KEY" >"$T/mock.key"
+	rm -f "$T/mock.port"
+	"$MOCK" --dir "$1" --key-file "$T/mock.key" --port 0 --port-file "$T/mock.port" \
+		--log "$T/requests.log" 2>"$T/mock.log" &
+	MOCK_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s "$T/mock.port" ] && break
+		sleep 0.05
+	done
+	[ -s "$T/mock.port" ] || { log "mock did not start"; return 1; }
+	MOCK_URL="http://127.0.0.1:$(cat "$T/mock.port")"
+}
+
+# Write $T/syncd.conf: fast test settings, overridden by "group.key = value" arguments.
+write_config() {
+	printf '%s\n' "$API_KEY" >"$T/api.key"
+	chmod 600 "$T/api.key"
+	settings="api.base_url = \"$MOCK_URL\";
+api.token_file = \"$T/api.key\";
+api.rate_limit = 200.0;
+api.max_in_flight = 8;
+api.timeout = 10.0;
+database.conninfo = \"host=$PGHOST user=postgres dbname=$PGDATABASE\";
+sync.idle_poll = 0.2;
+sync.active_poll_min = 0.05;
+sync.active_poll_max = 0.2;
+sync.retry_min = 0.05;
+sync.retry_max = 0.2;
+log.level = \"debug\";"
+	for kv in "$@"; do
+		key=${kv%%=*}
+		key=$(echo $key)
+		settings=$(printf '%s\n' "$settings" | grep -v -F "$key =")
+		settings="$settings
+$kv;"
+	done
+	for group in api database sync log; do
+		echo "$group: {"
+		printf '%s\n' "$settings" | sed -n "s/^$group\.\(.*\)/  \1/p"
+		echo "};"
+	done >"$T/syncd.conf"
+}
+
+# Run the daemon with the test configuration; its stderr goes to $T/syncd.log.
+syncd() {
+	env -u EXTEND_API_KEY -u CREDENTIALS_DIRECTORY "$SYNCD" -c "$T/syncd.conf" "$@" 2>>"$T/syncd.log"
+}
+
+# expect NAME EXPECTED ACTUAL
+expect() {
+	if [ "$2" = "$3" ]; then
+		printf 'ok - %s\n' "$1"
+	else
+		printf 'not ok - %s\n#   expected: %s\n#   actual:   %s\n' "$1" "$2" "$3"
+		failures=$((failures + 1))
+	fi
+}
+
+# expect_true NAME COMMAND...
+expect_true() {
+	name=$1
+	shift
+	if "$@"; then
+		printf 'ok - %s\n' "$name"
+	else
+		printf 'not ok - %s\n' "$name"
+		failures=$((failures + 1))
+	fi
+}
+
+# The API key and presigned URLs must appear in no log and no table.
+expect_no_secrets() {
+	for f in "$T"/*.log; do
+		[ -f "$f" ] || continue
+		expect_true "API key absent from $(basename "$f")" sh -c "! grep -q -F '$API_KEY' '$f'"
+		expect_true "presigned URLs absent from $(basename "$f")" \
+			sh -c "! grep -q -E 'X-Amz-Signature|presignedUrl|dummy\\.pdf' '$f'"
+	done
+	pg_dump -h "$PGHOST" -U postgres --data-only --exclude-schema=test "$PGDATABASE" >"$T/dump.sql"
+	expect_true "API key absent from the database" sh -c "! grep -q -F '$API_KEY' '$T/dump.sql'"
+	expect_true "presigned URLs absent from the database" \
+		sh -c "! grep -q -E 'X-Amz-Signature|presignedUrl|dummy\\.pdf' '$T/dump.sql'"
+}
+
+finish() {
+	if [ "$failures" -ne 0 ]; then
+		log "$failures check(s) failed"
+		exit 1
+	fi
+	exit 0
+}
+
+# Load the JSON files of directory $1 into test.fixture(name, body), for SQL checks against what was served.
+load_fixtures() {
+	q "CREATE SCHEMA IF NOT EXISTS test; CREATE TABLE IF NOT EXISTS test.fixture (name text PRIMARY KEY, body jsonb)"
+	for f in "$1"/*.json; do
+		psql -X -q -v ON_ERROR_STOP=1 -v name="$(basename "$f" .json)" -v body="$(cat "$f")" <<-'SQL'
+			INSERT INTO test.fixture VALUES (:'name', :'body'::jsonb)
+		SQL
+	done
+}

@@ -1,0 +1,1471 @@
+/* mock-extend: a test double of the Extend HTTP API that serves fixture workflow runs and scripted faults. */
+
+/*
+ * Usage:
+ *   mock-extend --dir DIR (--key KEY | --key-file FILE) [--port N]
+ *               [--port-file FILE] [--log FILE] [--version-header V]
+ *
+ * Every "*.json" file directly in DIR whose top level holds
+ * "workflowRun": {"id": "X", ...} is served byte for byte for
+ * GET /workflow_runs/X.  A script DIR/X.seq overrides that, one response per
+ * line for successive requests (the last line repeats):
+ *
+ *   STATUS [BODYFILE|-] [option ...]
+ *
+ * with the options listed in step_options[] below.  A script is re-read
+ * when its file changes, and then starts again at its first line.
+ * GET /workflow_runs serves DIR/list/page1.json, or DIR/list/NAME.json when
+ * nextPageToken is base64 of NAME.
+ */
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json.h>
+#include <microhttpd.h>
+
+#define PROGNAME	"mock-extend"
+#define MAX_ID_LEN	128
+#define MAX_DELAY	86400.0
+#define RUNS_PATH	"/workflow_runs"
+#define RUN_PREFIX	"/workflow_runs/"
+#define BLOCK_SIZE	4096
+
+#define BODY_BAD_KEY \
+	"{\"success\": false, \"error\": \"Invalid API key\"}"
+#define BODY_BAD_VERSION \
+	"{\"code\":\"INVALID_API_VERSION\",\"message\":\"missing or unsupported " \
+	"x-extend-api-version\",\"retryable\":false}"
+#define BODY_BAD_METHOD \
+	"{\"code\":\"METHOD_NOT_ALLOWED\",\"message\":\"only GET is supported\"," \
+	"\"retryable\":false}"
+#define BODY_BAD_ID \
+	"{\"code\":\"INVALID_REQUEST\",\"message\":\"invalid workflow run id\"," \
+	"\"retryable\":false}"
+#define BODY_BAD_TOKEN \
+	"{\"code\":\"INVALID_REQUEST\",\"message\":\"invalid nextPageToken\"," \
+	"\"retryable\":false}"
+#define BODY_RUN_NOT_FOUND \
+	"{\"success\": false, \"error\": \"Workflow run not found\"}"
+#define BODY_NOT_FOUND \
+	"{\"success\": false, \"error\": \"Not found\"}"
+#define BODY_EMPTY_LIST \
+	"{\"success\":true,\"workflowRuns\":[]}"
+#define BODY_MOCK_ERROR \
+	"{\"code\":\"MOCK_ERROR\",\"message\":\"mock-extend failed, see its " \
+	"stderr\",\"retryable\":false}"
+
+/* An extra response header of a script step; name and value share one allocation. */
+struct header {
+	char		*name;
+	const char	*value;
+};
+
+enum body_kind {
+	BODY_DEFAULT,		/* indexed body for 200, generic error otherwise */
+	BODY_EMPTY,
+	BODY_DATA
+};
+
+/* One line of a script. */
+struct step {
+	unsigned int	 status;
+	enum body_kind	 body_kind;
+	char		*body;
+	size_t		 body_len;
+	struct header	*headers;
+	size_t		 nheaders;
+	double		 delay;
+	long		 truncate;	/* body bytes to send, -1 for all */
+	int		 close;
+};
+
+struct script {
+	struct step	*steps;
+	size_t		 nsteps;
+	size_t		 next;		/* step for the next request */
+	dev_t		 dev;		/* identity of the file it came from */
+	ino_t		 ino;
+	off_t		 size;
+	struct timespec	 mtime;
+};
+
+struct run {
+	char		*id;
+	char		*body;		/* indexed body, or NULL */
+	size_t		 body_len;
+	struct script	*script;
+	unsigned long	 nrequests;
+};
+
+/* Per request state, created by the URI log callback on arrival. */
+struct request {
+	struct timespec	 arrival;
+	char		*uri;		/* request target, escaped for the log */
+	int		 started;	/* the handler has seen the headers */
+	unsigned int	 status;	/* 0 if closed without an answer */
+	long		 seq;		/* -1 unless a workflow run request */
+};
+
+/* What to answer, decided under the lock and delivered outside it. */
+struct answer {
+	unsigned int		 status;
+	struct MHD_Response	*resp;
+	double			 delay;
+	int			 close;
+};
+
+/* The body of a truncate= response: only the first limit bytes are sent. */
+struct partial {
+	char		*data;
+	size_t		 limit;
+};
+
+struct step_option {
+	const char	*name;
+	int		 has_value;
+	const char	*(*apply)(struct step *, const char *);
+};
+
+struct status_info {
+	unsigned int	 status;
+	const char	*code;
+	const char	*message;
+	int		 retryable;
+};
+
+enum auth_result {
+	AUTH_OK,
+	AUTH_BAD,
+	AUTH_MISSING
+};
+
+struct mock {
+	const char	*dir;
+	char		*auth;		/* expected Authorization value */
+	const char	*version;
+	FILE		*log;
+	struct run	*runs;
+	size_t		 nruns;
+	size_t		 runs_cap;
+	pthread_mutex_t	 lock;		/* protects runs and stopping */
+	pthread_cond_t	 wake;		/* signalled when stopping */
+	int		 stopping;
+};
+
+static struct mock mock;
+
+static const char *opt_body(struct step *, const char *);
+static const char *opt_close(struct step *, const char *);
+static const char *opt_delay(struct step *, const char *);
+static const char *opt_header(struct step *, const char *);
+static const char *opt_truncate(struct step *, const char *);
+
+/* Script options; add new fault injections here. */
+static const struct step_option step_options[] = {
+	{ "body",	1, opt_body },		/* literal body, no spaces */
+	{ "close",	0, opt_close },		/* close without any answer */
+	{ "delay",	1, opt_delay },		/* seconds to wait first */
+	{ "header",	1, opt_header },	/* Name:Value, may repeat */
+	{ "truncate",	1, opt_truncate },	/* send only N body bytes */
+};
+
+static const struct status_info status_infos[] = {
+	{ 400, "INVALID_REQUEST", "Bad request.", 0 },
+	{ 401, "UNAUTHORIZED", "Invalid API key.", 0 },
+	{ 403, "FORBIDDEN", "Forbidden.", 0 },
+	{ 404, "NOT_FOUND", "Workflow run not found.", 0 },
+	{ 408, "REQUEST_TIMEOUT", "Request timed out.", 1 },
+	{ 409, "CONFLICT", "Conflict.", 0 },
+	{ 422, "UNPROCESSABLE_ENTITY", "Unprocessable entity.", 0 },
+	{ 429, "RATE_LIMIT_EXCEEDED", "Too many requests. Back off and retry.", 1 },
+	{ 500, "INTERNAL_ERROR", "Something went wrong.", 1 },
+	{ 502, "BAD_GATEWAY", "Bad gateway.", 1 },
+	{ 503, "SERVICE_UNAVAILABLE", "Service unavailable.", 1 },
+	{ 504, "GATEWAY_TIMEOUT", "Gateway timeout.", 1 },
+};
+
+static void warnmsg(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+warnmsg(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs(PROGNAME ": ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: " PROGNAME " --dir DIR (--key KEY | --key-file FILE)"
+	    " [--port N] [--port-file FILE]\n"
+	    "       [--log FILE] [--version-header V]\n");
+}
+
+/* Read a whole regular file into a NUL-terminated buffer; errno is kept on failure. */
+static int
+read_file(const char *path, char **out, size_t *outlen)
+{
+	struct stat sb;
+	char *buf = NULL, *nbuf;
+	size_t len = 0, cap;
+	ssize_t n;
+	int fd, rc = -1, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0)
+		goto out;
+	if (!S_ISREG(sb.st_mode)) {
+		errno = EINVAL;
+		goto out;
+	}
+	cap = (size_t)sb.st_size + 1;
+	buf = malloc(cap);
+	if (buf == NULL)
+		goto out;
+	for (;;) {
+		if (len + 1 >= cap) {
+			nbuf = realloc(buf, cap * 2);
+			if (nbuf == NULL)
+				goto out;
+			buf = nbuf;
+			cap *= 2;
+		}
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+	rc = 0;
+out:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+static char *
+path_join(const char *dir, const char *name)
+{
+	char *path;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return NULL;
+	return path;
+}
+
+static int
+has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n > m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* True if s is [A-Za-z0-9_-]{1,max}. */
+static int
+valid_name(const char *s, size_t max)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789_-");
+
+	return n > 0 && n <= max && s[n] == '\0';
+}
+
+/* Copy s with spaces, controls and non-ASCII bytes %-escaped, for the log. */
+static char *
+escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char c;
+	char *out, *p;
+
+	out = malloc(3 * strlen(s) + 1);
+	if (out == NULL)
+		return NULL;
+	for (p = out; *s != '\0'; s++) {
+		c = (unsigned char)*s;
+		if (c <= 0x20 || c >= 0x7f) {
+			*p++ = '%';
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 0xf];
+		} else
+			*p++ = (char)c;
+	}
+	*p = '\0';
+	return out;
+}
+
+static int
+b64_value(char c)
+{
+	const char *alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/";
+	const char *p;
+
+	if (c == '-')		/* base64url */
+		return 62;
+	if (c == '_')
+		return 63;
+	if (c == ' ')		/* a '+' that was decoded from a query string */
+		return 62;
+	if (c == '\0')
+		return -1;
+	p = strchr(alpha, c);
+	return p == NULL ? -1 : (int)(p - alpha);
+}
+
+/* Decode standard or URL-safe base64, padding optional; NULL if invalid. */
+static char *
+b64_decode(const char *in)
+{
+	size_t n = strlen(in), len = 0;
+	unsigned int acc = 0, bits = 0;
+	char *out;
+	int v;
+
+	while (n > 0 && in[n - 1] == '=')
+		n--;
+	out = malloc(n + 1);
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		v = b64_value(in[i]);
+		if (v < 0) {
+			free(out);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned int)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[len++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static struct run *
+run_find(const char *id)
+{
+	for (size_t i = 0; i < mock.nruns; i++)
+		if (strcmp(mock.runs[i].id, id) == 0)
+			return &mock.runs[i];
+	return NULL;
+}
+
+/* Find or add the run with this id; the pointer is valid until the next call. */
+static struct run *
+run_get(const char *id)
+{
+	struct run *run, *nruns;
+	size_t ncap;
+
+	run = run_find(id);
+	if (run != NULL)
+		return run;
+	if (mock.nruns == mock.runs_cap) {
+		ncap = mock.runs_cap == 0 ? 16 : mock.runs_cap * 2;
+		nruns = realloc(mock.runs, ncap * sizeof(*nruns));
+		if (nruns == NULL)
+			return NULL;
+		mock.runs = nruns;
+		mock.runs_cap = ncap;
+	}
+	run = &mock.runs[mock.nruns];
+	memset(run, 0, sizeof(*run));
+	run->id = strdup(id);
+	if (run->id == NULL)
+		return NULL;
+	mock.nruns++;
+	return run;
+}
+
+static void
+step_free(struct step *st)
+{
+	free(st->body);
+	for (size_t i = 0; i < st->nheaders; i++)
+		free(st->headers[i].name);
+	free(st->headers);
+}
+
+static void
+script_free(struct script *sc)
+{
+	if (sc == NULL)
+		return;
+	for (size_t i = 0; i < sc->nsteps; i++)
+		step_free(&sc->steps[i]);
+	free(sc->steps);
+	free(sc);
+}
+
+static const char *
+opt_body(struct step *st, const char *value)
+{
+	if (st->body_kind != BODY_DEFAULT)
+		return "more than one body given";
+	st->body = strdup(value);
+	if (st->body == NULL)
+		return "out of memory";
+	st->body_len = strlen(value);
+	st->body_kind = BODY_DATA;
+	return NULL;
+}
+
+static const char *
+opt_close(struct step *st, const char *value)
+{
+	(void)value;
+	st->close = 1;
+	return NULL;
+}
+
+static const char *
+opt_delay(struct step *st, const char *value)
+{
+	char *end;
+
+	errno = 0;
+	st->delay = strtod(value, &end);
+	if (errno != 0 || end == value || *end != '\0' || !isfinite(st->delay) ||
+	    st->delay < 0 || st->delay > MAX_DELAY)
+		return "invalid delay";
+	return NULL;
+}
+
+static const char *
+opt_header(struct step *st, const char *value)
+{
+	struct header *nh;
+	char *name, *colon;
+
+	colon = strchr(value, ':');
+	if (colon == NULL || colon == value)
+		return "header must be Name:Value";
+	nh = realloc(st->headers, (st->nheaders + 1) * sizeof(*nh));
+	if (nh == NULL)
+		return "out of memory";
+	st->headers = nh;
+	name = strdup(value);
+	if (name == NULL)
+		return "out of memory";
+	name[colon - value] = '\0';
+	st->headers[st->nheaders].name = name;
+	st->headers[st->nheaders].value = name + (colon - value) + 1;
+	st->nheaders++;
+	return NULL;
+}
+
+static const char *
+opt_truncate(struct step *st, const char *value)
+{
+	char *end;
+
+	errno = 0;
+	st->truncate = strtol(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || st->truncate < 0)
+		return "invalid truncate";
+	return NULL;
+}
+
+/* Look a token up as NAME or NAME=VALUE; *value is NULL when there is no '='. */
+static const struct step_option *
+find_option(const char *tok, const char **value)
+{
+	size_t len = strcspn(tok, "=");
+
+	*value = tok[len] == '=' ? tok + len + 1 : NULL;
+	for (size_t i = 0; i < sizeof(step_options) / sizeof(step_options[0]); i++)
+		if (strlen(step_options[i].name) == len &&
+		    strncmp(step_options[i].name, tok, len) == 0)
+			return &step_options[i];
+	return NULL;
+}
+
+/* Parse one script line; st is left freeable even on failure. */
+static int
+parse_step(char *line, const struct run *run, struct step *st, char *err,
+    size_t errsz)
+{
+	const struct step_option *opt;
+	const char *value, *msg;
+	char *save = NULL, *tok, *end, *path = NULL;
+	long status;
+	int rc = -1, saved;
+
+	memset(st, 0, sizeof(*st));
+	st->truncate = -1;
+	tok = strtok_r(line, " \t\r", &save);
+	errno = 0;
+	status = strtol(tok, &end, 10);
+	if (errno != 0 || *end != '\0' || status < 200 || status > 599) {
+		snprintf(err, errsz, "invalid status \"%s\"", tok);
+		goto out;
+	}
+	st->status = (unsigned int)status;
+
+	/* An optional BODYFILE comes first: a token without '=' that is no option. */
+	tok = strtok_r(NULL, " \t\r", &save);
+	if (tok != NULL && find_option(tok, &value) == NULL &&
+	    strchr(tok, '=') == NULL) {
+		if (strcmp(tok, "-") == 0)
+			st->body_kind = BODY_EMPTY;
+		else {
+			path = path_join(mock.dir, tok);
+			if (path == NULL) {
+				snprintf(err, errsz, "out of memory");
+				goto out;
+			}
+			if (read_file(path, &st->body, &st->body_len) < 0) {
+				saved = errno;
+				snprintf(err, errsz, "could not read body file \"%s\": %s",
+				    path, strerror(saved));
+				goto out;
+			}
+			st->body_kind = BODY_DATA;
+		}
+		tok = strtok_r(NULL, " \t\r", &save);
+	}
+
+	for (; tok != NULL; tok = strtok_r(NULL, " \t\r", &save)) {
+		opt = find_option(tok, &value);
+		if (opt == NULL) {
+			snprintf(err, errsz, "unknown option \"%s\"", tok);
+			goto out;
+		}
+		if (opt->has_value && value == NULL) {
+			snprintf(err, errsz, "option \"%s\" needs a value", tok);
+			goto out;
+		}
+		if (!opt->has_value && value != NULL) {
+			snprintf(err, errsz, "option \"%s\" takes no value", opt->name);
+			goto out;
+		}
+		msg = opt->apply(st, value);
+		if (msg != NULL) {
+			snprintf(err, errsz, "%s: \"%s\"", msg, tok);
+			goto out;
+		}
+	}
+	if (st->status == 200 && st->body_kind == BODY_DEFAULT && run->body == NULL &&
+	    !st->close) {
+		snprintf(err, errsz, "status 200 without a body, and no indexed body "
+		    "for \"%s\"", run->id);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(path);
+	return rc;
+}
+
+static struct script *
+script_load(const char *path, const struct run *run, const struct stat *sb)
+{
+	struct script *sc = NULL;
+	struct step *nsteps;
+	char *buf = NULL, *line, *next, *p;
+	char err[512];
+	size_t len, cap = 0;
+	unsigned int lineno = 0;
+	int ok = 0;
+
+	if (read_file(path, &buf, &len) < 0) {
+		warnmsg("could not read file \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL) {
+		warnmsg("out of memory");
+		goto out;
+	}
+	for (line = buf; line != NULL; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		p = line + strspn(line, " \t\r");
+		if (*p == '\0' || *p == '#')
+			continue;
+		if (sc->nsteps == cap) {
+			cap = cap == 0 ? 8 : cap * 2;
+			nsteps = realloc(sc->steps, cap * sizeof(*nsteps));
+			if (nsteps == NULL) {
+				warnmsg("out of memory");
+				goto out;
+			}
+			sc->steps = nsteps;
+		}
+		if (parse_step(p, run, &sc->steps[sc->nsteps], err, sizeof(err)) < 0) {
+			step_free(&sc->steps[sc->nsteps]);
+			warnmsg("invalid script \"%s\" line %u: %s", path, lineno, err);
+			goto out;
+		}
+		sc->nsteps++;
+	}
+	if (sc->nsteps == 0) {
+		warnmsg("script \"%s\" has no responses", path);
+		goto out;
+	}
+	sc->dev = sb->st_dev;
+	sc->ino = sb->st_ino;
+	sc->size = sb->st_size;
+	sc->mtime = sb->st_mtim;
+	ok = 1;
+out:
+	free(buf);
+	if (!ok) {
+		script_free(sc);
+		sc = NULL;
+	}
+	return sc;
+}
+
+/* Bring run->script in line with DIR/<id>.seq; called with the lock held. */
+static int
+script_refresh(struct run *run)
+{
+	struct script *sc = run->script;
+	struct stat sb;
+	char *path = NULL, *name = NULL;
+	int rc = -1;
+
+	if (asprintf(&name, "%s.seq", run->id) < 0) {
+		name = NULL;
+		warnmsg("out of memory");
+		goto out;
+	}
+	path = path_join(mock.dir, name);
+	if (path == NULL) {
+		warnmsg("out of memory");
+		goto out;
+	}
+	if (stat(path, &sb) < 0) {
+		if (errno != ENOENT) {
+			warnmsg("could not stat file \"%s\": %s", path, strerror(errno));
+			goto out;
+		}
+		script_free(run->script);
+		run->script = NULL;
+		rc = 0;
+		goto out;
+	}
+	if (sc != NULL && sc->dev == sb.st_dev && sc->ino == sb.st_ino &&
+	    sc->size == sb.st_size && sc->mtime.tv_sec == sb.st_mtim.tv_sec &&
+	    sc->mtime.tv_nsec == sb.st_mtim.tv_nsec) {
+		rc = 0;
+		goto out;
+	}
+	sc = script_load(path, run, &sb);
+	if (sc == NULL)
+		goto out;
+	script_free(run->script);
+	run->script = sc;
+	rc = 0;
+out:
+	free(name);
+	free(path);
+	return rc;
+}
+
+/* Index DIR/name if it is a workflow run body. */
+static int
+index_body(const char *name)
+{
+	struct json_object *root = NULL, *wr, *id;
+	struct stat sb;
+	struct run *run;
+	char *path, *buf = NULL;
+	size_t len;
+	int rc = -1;
+
+	path = path_join(mock.dir, name);
+	if (path == NULL) {
+		warnmsg("out of memory");
+		goto out;
+	}
+	if (stat(path, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		rc = 0;
+		goto out;
+	}
+	if (read_file(path, &buf, &len) < 0) {
+		warnmsg("could not read file \"%s\": %s", path, strerror(errno));
+		goto out;
+	}
+	root = json_tokener_parse(buf);
+	if (root == NULL) {
+		warnmsg("ignoring file \"%s\": not valid JSON", path);
+		rc = 0;
+		goto out;
+	}
+	if (!json_object_object_get_ex(root, "workflowRun", &wr) ||
+	    !json_object_is_type(wr, json_type_object) ||
+	    !json_object_object_get_ex(wr, "id", &id) ||
+	    !json_object_is_type(id, json_type_string)) {
+		rc = 0;
+		goto out;
+	}
+	run = run_get(json_object_get_string(id));
+	if (run == NULL) {
+		warnmsg("out of memory");
+		goto out;
+	}
+	if (run->body != NULL) {
+		warnmsg("ignoring file \"%s\": workflow run \"%s\" is already indexed",
+		    path, run->id);
+		rc = 0;
+		goto out;
+	}
+	run->body = buf;
+	run->body_len = len;
+	buf = NULL;
+	rc = 0;
+out:
+	json_object_put(root);
+	free(buf);
+	free(path);
+	return rc;
+}
+
+/* Load DIR/name, a script named after its run id. */
+static int
+load_script(const char *name)
+{
+	struct run *run;
+	char *id;
+	int rc = -1;
+
+	id = strndup(name, strlen(name) - strlen(".seq"));
+	if (id == NULL) {
+		warnmsg("out of memory");
+		goto out;
+	}
+	if (!valid_name(id, MAX_ID_LEN)) {
+		warnmsg("ignoring script \"%s/%s\": not a valid run id", mock.dir, name);
+		rc = 0;
+		goto out;
+	}
+	run = run_get(id);
+	if (run == NULL) {
+		warnmsg("out of memory");
+		goto out;
+	}
+	rc = script_refresh(run);
+out:
+	free(id);
+	return rc;
+}
+
+static int
+load_dir(void)
+{
+	struct dirent **names = NULL;
+	int n, i, rc = -1;
+
+	n = scandir(mock.dir, &names, NULL, alphasort);
+	if (n < 0) {
+		warnmsg("could not open directory \"%s\": %s", mock.dir,
+		    strerror(errno));
+		return -1;
+	}
+	/* Bodies first, so that scripts can tell whether a 200 has a body. */
+	for (i = 0; i < n; i++)
+		if (has_suffix(names[i]->d_name, ".json") &&
+		    index_body(names[i]->d_name) < 0)
+			goto out;
+	for (i = 0; i < n; i++)
+		if (has_suffix(names[i]->d_name, ".seq") &&
+		    load_script(names[i]->d_name) < 0)
+			goto out;
+	rc = 0;
+out:
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static void
+free_runs(void)
+{
+	for (size_t i = 0; i < mock.nruns; i++) {
+		free(mock.runs[i].id);
+		free(mock.runs[i].body);
+		script_free(mock.runs[i].script);
+	}
+	free(mock.runs);
+	mock.runs = NULL;
+	mock.nruns = mock.runs_cap = 0;
+}
+
+static size_t
+generic_body(unsigned int status, char *buf, size_t bufsz)
+{
+	const struct status_info *si = NULL;
+	static const struct status_info server = { 0, "INTERNAL_ERROR",
+	    "Something went wrong.", 1 };
+	static const struct status_info client = { 0, "ERROR",
+	    "Request failed.", 0 };
+	int n;
+
+	for (size_t i = 0; i < sizeof(status_infos) / sizeof(status_infos[0]); i++)
+		if (status_infos[i].status == status)
+			si = &status_infos[i];
+	if (si == NULL)
+		si = status >= 500 ? &server : &client;
+	n = snprintf(buf, bufsz, "{\"code\":\"%s\",\"message\":\"%s\","
+	    "\"retryable\":%s}", si->code, si->message,
+	    si->retryable ? "true" : "false");
+	return n < 0 ? 0 : (size_t)n;
+}
+
+static ssize_t
+partial_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct partial *p = cls;
+	size_t n;
+
+	if (pos >= p->limit)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	n = p->limit - (size_t)pos;
+	if (n > max)
+		n = max;
+	memcpy(buf, p->data + pos, n);
+	return (ssize_t)n;
+}
+
+static void
+partial_free(void *cls)
+{
+	struct partial *p = cls;
+
+	free(p->data);
+	free(p);
+}
+
+/* A response announcing len bytes but sending only limit of them. */
+static struct MHD_Response *
+partial_response(const char *body, size_t len, size_t limit)
+{
+	struct MHD_Response *resp = NULL;
+	struct partial *p;
+
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		goto out;
+	p->data = malloc(len + 1);
+	if (p->data == NULL)
+		goto out;
+	memcpy(p->data, body, len);
+	p->limit = limit;
+	resp = MHD_create_response_from_callback(len, BLOCK_SIZE, partial_read,
+	    p, partial_free);
+out:
+	if (resp == NULL && p != NULL)
+		partial_free(p);
+	return resp;
+}
+
+static void
+answer_json(struct answer *a, unsigned int status, const char *body, size_t len)
+{
+	a->status = status;
+	a->resp = MHD_create_response_from_buffer(len, (void *)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (a->resp == NULL) {
+		warnmsg("out of memory");
+		return;
+	}
+	MHD_add_response_header(a->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	    "application/json");
+}
+
+static void
+answer_const(struct answer *a, unsigned int status, const char *body)
+{
+	answer_json(a, status, body, strlen(body));
+}
+
+/* Turn a script step into an answer; called with the lock held. */
+static void
+answer_step(struct answer *a, const struct step *st, const struct run *run)
+{
+	const char *body = "";
+	char generic[256];
+	size_t len = 0;
+	int typed = 0;
+
+	a->status = st->status;
+	a->delay = st->delay;
+	a->close = st->close;
+	if (st->close)
+		return;
+	if (st->body_kind == BODY_DATA) {
+		body = st->body;
+		len = st->body_len;
+	} else if (st->body_kind == BODY_DEFAULT && st->status == 200 &&
+	    run->body != NULL) {
+		body = run->body;
+		len = run->body_len;
+	} else if (st->body_kind == BODY_DEFAULT) {
+		len = generic_body(st->status, generic, sizeof(generic));
+		body = generic;
+	}
+	if (st->truncate >= 0 && (size_t)st->truncate < len)
+		a->resp = partial_response(body, len, (size_t)st->truncate);
+	else
+		a->resp = MHD_create_response_from_buffer(len, (void *)body,
+		    MHD_RESPMEM_MUST_COPY);
+	if (a->resp == NULL) {
+		warnmsg("out of memory");
+		return;
+	}
+	for (size_t i = 0; i < st->nheaders; i++) {
+		if (strcasecmp(st->headers[i].name, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+			typed = 1;
+		if (MHD_add_response_header(a->resp, st->headers[i].name,
+		    st->headers[i].value) == MHD_NO)
+			warnmsg("could not add header \"%s\" for run \"%s\"",
+			    st->headers[i].name, run->id);
+	}
+	if (!typed)
+		MHD_add_response_header(a->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "application/json");
+}
+
+static void
+serve_run(struct request *req, const char *id, struct answer *a)
+{
+	struct script *sc;
+	struct run *run;
+
+	if (!valid_name(id, MAX_ID_LEN)) {
+		answer_const(a, MHD_HTTP_BAD_REQUEST, BODY_BAD_ID);
+		return;
+	}
+	pthread_mutex_lock(&mock.lock);
+	run = run_get(id);
+	if (run == NULL) {
+		warnmsg("out of memory");
+		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+		goto out;
+	}
+	req->seq = (long)run->nrequests++;
+	if (script_refresh(run) < 0) {
+		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+		goto out;
+	}
+	sc = run->script;
+	if (sc != NULL) {
+		answer_step(a, &sc->steps[sc->next], run);
+		if (sc->next + 1 < sc->nsteps)
+			sc->next++;
+	} else if (run->body != NULL)
+		answer_json(a, MHD_HTTP_OK, run->body, run->body_len);
+	else
+		answer_const(a, MHD_HTTP_NOT_FOUND, BODY_RUN_NOT_FOUND);
+out:
+	pthread_mutex_unlock(&mock.lock);
+}
+
+static void
+serve_list(struct MHD_Connection *conn, struct answer *a)
+{
+	const char *token;
+	char *name = NULL, *path = NULL, *buf = NULL;
+	size_t len;
+
+	token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "nextPageToken");
+	if (token != NULL) {
+		name = b64_decode(token);
+		if (name == NULL || !valid_name(name, 255)) {
+			answer_const(a, MHD_HTTP_BAD_REQUEST, BODY_BAD_TOKEN);
+			goto out;
+		}
+	}
+	if (asprintf(&path, "%s/list/%s.json", mock.dir,
+	    name != NULL ? name : "page1") < 0) {
+		path = NULL;
+		warnmsg("out of memory");
+		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+		goto out;
+	}
+	if (read_file(path, &buf, &len) == 0)
+		answer_json(a, MHD_HTTP_OK, buf, len);
+	else if (errno == ENOENT && token == NULL)
+		answer_const(a, MHD_HTTP_OK, BODY_EMPTY_LIST);
+	else if (errno == ENOENT)
+		answer_const(a, MHD_HTTP_BAD_REQUEST, BODY_BAD_TOKEN);
+	else {
+		warnmsg("could not read file \"%s\": %s", path, strerror(errno));
+		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+	}
+out:
+	free(buf);
+	free(path);
+	free(name);
+}
+
+/* Sleep, but wake up early when the mock is stopping; -1 if it is. */
+static int
+sleep_for(double secs)
+{
+	struct timespec deadline;
+	time_t whole = (time_t)secs;
+	int rc = 0, stopping;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += whole;
+	deadline.tv_nsec += (long)((secs - (double)whole) * 1e9);
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&mock.lock);
+	while (!mock.stopping && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&mock.wake, &mock.lock, &deadline);
+	stopping = mock.stopping;
+	pthread_mutex_unlock(&mock.lock);
+	return stopping ? -1 : 0;
+}
+
+static enum MHD_Result
+deliver(struct MHD_Connection *conn, struct request *req, struct answer *a)
+{
+	enum MHD_Result ret = MHD_NO;
+
+	req->status = 0;
+	if (a->delay > 0 && sleep_for(a->delay) < 0)
+		a->close = 1;
+	/* Returning MHD_NO closes the connection without sending a byte. */
+	if (!a->close && a->resp != NULL) {
+		ret = MHD_queue_response(conn, a->status, a->resp);
+		if (ret == MHD_YES)
+			req->status = a->status;
+	}
+	if (a->resp != NULL)
+		MHD_destroy_response(a->resp);
+	a->resp = NULL;
+	return ret;
+}
+
+static void
+log_request(const struct request *req, const char *method, enum auth_result auth)
+{
+	static const char *const auth_names[] = { "ok", "bad", "missing" };
+	struct timespec now;
+	char seq[32];
+	char *m;
+
+	if (mock.log == NULL)
+		return;
+	clock_gettime(CLOCK_REALTIME, &now);
+	m = escape(method);
+	if (req->seq < 0)
+		snprintf(seq, sizeof(seq), "-");
+	else
+		snprintf(seq, sizeof(seq), "%ld", req->seq);
+	if (fprintf(mock.log, "%lld.%03ld %s %s %03u %s %s %lld.%03ld\n",
+	    (long long)req->arrival.tv_sec, req->arrival.tv_nsec / 1000000L,
+	    m != NULL ? m : "-", req->uri != NULL ? req->uri : "-", req->status,
+	    auth_names[auth], seq, (long long)now.tv_sec,
+	    now.tv_nsec / 1000000L) < 0 || fflush(mock.log) == EOF)
+		warnmsg("could not write to request log: %s", strerror(errno));
+	free(m);
+}
+
+static enum auth_result
+check_auth(struct MHD_Connection *conn)
+{
+	const char *value;
+
+	value = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (value == NULL)
+		return AUTH_MISSING;
+	return strcmp(value, mock.auth) == 0 ? AUTH_OK : AUTH_BAD;
+}
+
+static enum MHD_Result
+handle_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct request *req = *con_cls;
+	struct answer a;
+	enum auth_result auth;
+	enum MHD_Result ret;
+	const char *api_version;
+
+	(void)cls;
+	(void)version;
+	(void)upload_data;
+	if (req == NULL)
+		return MHD_NO;
+	/*
+	 * Answer on the last call, after any request body (discarded), so that
+	 * MHD can keep the connection alive.
+	 */
+	if (!req->started) {
+		req->started = 1;
+		return MHD_YES;
+	}
+	if (*upload_data_size != 0) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	memset(&a, 0, sizeof(a));
+	auth = check_auth(conn);
+	api_version = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "x-extend-api-version");
+	if (auth != AUTH_OK)
+		answer_const(&a, MHD_HTTP_UNAUTHORIZED, BODY_BAD_KEY);
+	else if (api_version == NULL || strcmp(api_version, mock.version) != 0)
+		answer_const(&a, MHD_HTTP_BAD_REQUEST, BODY_BAD_VERSION);
+	else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+		answer_const(&a, MHD_HTTP_METHOD_NOT_ALLOWED, BODY_BAD_METHOD);
+		if (a.resp != NULL)
+			MHD_add_response_header(a.resp, MHD_HTTP_HEADER_ALLOW, "GET");
+	} else if (strcmp(url, RUNS_PATH) == 0)
+		serve_list(conn, &a);
+	else if (strncmp(url, RUN_PREFIX, strlen(RUN_PREFIX)) == 0)
+		serve_run(req, url + strlen(RUN_PREFIX), &a);
+	else
+		answer_const(&a, MHD_HTTP_NOT_FOUND, BODY_NOT_FOUND);
+	ret = deliver(conn, req, &a);
+	log_request(req, method, auth);
+	return ret;
+}
+
+static void *
+request_start(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct request *req;
+
+	(void)cls;
+	(void)conn;
+	req = calloc(1, sizeof(*req));
+	if (req == NULL)
+		return NULL;
+	clock_gettime(CLOCK_REALTIME, &req->arrival);
+	req->uri = escape(uri);
+	req->seq = -1;
+	return req;
+}
+
+static void
+request_end(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct request *req = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (req == NULL)
+		return;
+	free(req->uri);
+	free(req);
+	*con_cls = NULL;
+}
+
+/* Build the expected Authorization value from --key or the first line of --key-file. */
+static int
+load_key(const char *key, const char *key_file)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	if (key_file != NULL) {
+		if (read_file(key_file, &buf, &len) < 0) {
+			warnmsg("could not read file \"%s\": %s", key_file,
+			    strerror(errno));
+			goto out;
+		}
+		len = strcspn(buf, "\r\n");
+		while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+			len--;
+		buf[len] = '\0';
+		key = buf;
+	}
+	if (key[0] == '\0') {
+		warnmsg("the API key is empty");
+		goto out;
+	}
+	if (asprintf(&mock.auth, "Bearer %s", key) < 0) {
+		mock.auth = NULL;
+		warnmsg("out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (buf != NULL) {
+		explicit_bzero(buf, len);
+		free(buf);
+	}
+	return rc;
+}
+
+static int
+open_log(const char *path)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		warnmsg("could not open file \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	mock.log = fdopen(fd, "a");
+	if (mock.log == NULL) {
+		warnmsg("could not open file \"%s\": %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	setvbuf(mock.log, NULL, _IOLBF, 0);
+	return 0;
+}
+
+/* Write the port atomically, so that a waiting test never sees a partial file. */
+static int
+write_port_file(const char *path, unsigned int port)
+{
+	FILE *fp = NULL;
+	char *tmp = NULL;
+	int rc = -1;
+
+	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+		tmp = NULL;
+		warnmsg("out of memory");
+		goto out;
+	}
+	fp = fopen(tmp, "w");
+	if (fp == NULL) {
+		warnmsg("could not open file \"%s\": %s", tmp, strerror(errno));
+		goto out;
+	}
+	fprintf(fp, "%u\n", port);
+	if (fclose(fp) != 0) {
+		fp = NULL;
+		warnmsg("could not write file \"%s\": %s", tmp, strerror(errno));
+		goto out;
+	}
+	fp = NULL;
+	if (rename(tmp, path) < 0) {
+		warnmsg("could not rename file \"%s\" to \"%s\": %s", tmp, path,
+		    strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fp != NULL)
+		fclose(fp);
+	if (rc < 0 && tmp != NULL)
+		unlink(tmp);
+	free(tmp);
+	return rc;
+}
+
+static int
+init_sync(void)
+{
+	pthread_condattr_t attr;
+	int rc = -1;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return -1;
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0)
+		goto out;
+	if (pthread_cond_init(&mock.wake, &attr) != 0)
+		goto out;
+	if (pthread_mutex_init(&mock.lock, NULL) != 0) {
+		pthread_cond_destroy(&mock.wake);
+		goto out;
+	}
+	rc = 0;
+out:
+	pthread_condattr_destroy(&attr);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "key-file", required_argument, NULL, 'K' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "port-file", required_argument, NULL, 'P' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "version-header", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *key = NULL, *key_file = NULL, *port_file = NULL;
+	const char *log_file = NULL;
+	const union MHD_DaemonInfo *info;
+	struct MHD_Daemon *httpd = NULL;
+	struct sockaddr_in addr;
+	sigset_t sigs;
+	char *end;
+	long port = 0;
+	int c, sig, synced = 0, status = 1;
+
+	mock.version = "2025-04-21";
+	for (;;) {
+		c = getopt_long(argc, argv, "", longopts, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case 'd':
+			mock.dir = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'K':
+			key_file = optarg;
+			break;
+		case 'p':
+			errno = 0;
+			port = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    port < 0 || port > 65535) {
+				warnmsg("invalid port \"%s\"", optarg);
+				return 2;
+			}
+			break;
+		case 'P':
+			port_file = optarg;
+			break;
+		case 'l':
+			log_file = optarg;
+			break;
+		case 'v':
+			mock.version = optarg;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			usage();
+			return 2;
+		}
+	}
+	if (optind != argc || mock.dir == NULL || (key == NULL) == (key_file == NULL)) {
+		usage();
+		return 2;
+	}
+
+	if (init_sync() < 0) {
+		warnmsg("could not initialize locks");
+		return 1;
+	}
+	synced = 1;
+	if (load_key(key, key_file) < 0)
+		goto out;
+	if (log_file != NULL && open_log(log_file) < 0)
+		goto out;
+	if (load_dir() < 0)
+		goto out;
+
+	/* Block the stop signals in every thread; main collects them with sigwait. */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGUSR1, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)port);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	httpd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+	    MHD_USE_THREAD_PER_CONNECTION, (uint16_t)port, NULL, NULL,
+	    handle_request, NULL,
+	    MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&addr,
+	    MHD_OPTION_URI_LOG_CALLBACK, request_start, NULL,
+	    MHD_OPTION_NOTIFY_COMPLETED, request_end, NULL,
+	    MHD_OPTION_END);
+	if (httpd == NULL) {
+		warnmsg("could not listen on 127.0.0.1 port %ld", port);
+		goto out;
+	}
+	info = MHD_get_daemon_info(httpd, MHD_DAEMON_INFO_BIND_PORT);
+	if (info == NULL || info->port == 0) {
+		warnmsg("could not determine the listening port");
+		goto out;
+	}
+	if (port_file != NULL && write_port_file(port_file, info->port) < 0)
+		goto out;
+	fprintf(stderr, PROGNAME ": listening on 127.0.0.1 port %u\n",
+	    (unsigned int)info->port);
+
+	if (sigwait(&sigs, &sig) != 0) {
+		warnmsg("could not wait for signals");
+		goto out;
+	}
+	status = 0;
+out:
+	if (httpd != NULL) {
+		pthread_mutex_lock(&mock.lock);
+		mock.stopping = 1;
+		pthread_cond_broadcast(&mock.wake);
+		pthread_mutex_unlock(&mock.lock);
+		MHD_stop_daemon(httpd);
+	}
+	free_runs();
+	if (mock.log != NULL)
+		fclose(mock.log);
+	if (mock.auth != NULL) {
+		explicit_bzero(mock.auth, strlen(mock.auth));
+		free(mock.auth);
+	}
+	if (synced) {
+		pthread_cond_destroy(&mock.wake);
+		pthread_mutex_destroy(&mock.lock);
+	}
+	return status;
+}
