@@ -291,7 +291,8 @@ handle_result(struct loop *l, struct fetch_result *r)
 	int rc;
 
 	if (r->error[0] != '\0') {
-		record_failure(l, c, false, r->retry_after, r->http_status, r->error);
+		/* a body over the cap will not shrink by asking again */
+		record_failure(l, c, r->too_big, r->retry_after, r->http_status, r->error);
 	} else if (r->http_status == 401 || r->http_status == 402 || r->http_status == 403) {
 		handle_auth_failure(l, c, r);
 		c = NULL;
