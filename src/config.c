@@ -7,7 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
 #include <libconfig.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -212,22 +214,42 @@ read_setting(struct config *cfg, const struct key *k, const config_setting_t *s,
 bool
 config_url_is_loopback(const char *url)
 {
-	static const char *const hosts[] = { "localhost", "127.", "[::1]" };
 	const char *h = strstr(url, "://");
+	char host[64];
+	struct in_addr a4;
+	size_t n;
 
 	if (h == NULL)
 		return false;
 	h += 3;
-	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
-		size_t n = strlen(hosts[i]);
+	/* the authority ends at the path; user information ("127.0.0.1@evil") is refused */
+	n = strcspn(h, "/?#");
+	if (memchr(h, '@', n) != NULL || n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (host[0] == '[') {
+		char *close = strchr(host, ']');
 
-		if (strncasecmp(h, hosts[i], n) != 0)
-			continue;
-		if (hosts[i][n - 1] == '.')
-			return strspn(h + n, "0123456789.") > 0;
-		return h[n] == '\0' || h[n] == ':' || h[n] == '/';
+		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+			return false;
+		if (close[1] == ':' && (close[2] == '\0' || strspn(close + 2, "0123456789") != strlen(close + 2)))
+			return false;
+		*close = '\0';
+		return strcmp(host + 1, "::1") == 0;
 	}
-	return false;
+	{
+		char *colon = strchr(host, ':');
+
+		if (colon != NULL) {
+			if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+				return false;
+			*colon = '\0';
+		}
+	}
+	if (strcasecmp(host, "localhost") == 0)
+		return true;
+	return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 /* Printable ASCII without spaces: safe inside an HTTP header or an identifier. */
@@ -285,6 +307,18 @@ check_consistency(const struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+static bool
+group_known(const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < NKEYS; i++) {
+		if (strncmp(keys[i].name, name, n) == 0 && keys[i].name[n] == '.')
+			return true;
+	}
+	return false;
+}
+
 /* Walk every group and key of the file; unknown names are errors (typos must not pass silently). */
 static int
 read_file(struct config *cfg, config_t *lc, char *err, size_t errlen)
@@ -297,6 +331,11 @@ read_file(struct config *cfg, config_t *lc, char *err, size_t errlen)
 
 		if (!config_setting_is_group(grp)) {
 			errf(err, errlen, "%s:%d: \"%s\" must be a group such as api: { ... }",
+			     cfg->path, config_setting_source_line(grp), config_setting_name(grp));
+			return -EINVAL;
+		}
+		if (!group_known(config_setting_name(grp))) {
+			errf(err, errlen, "%s:%d: unknown group \"%s\" (known: api, database, sync, log)",
 			     cfg->path, config_setting_source_line(grp), config_setting_name(grp));
 			return -EINVAL;
 		}
@@ -402,9 +441,10 @@ config_load_api_key(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->api.token_file[0] != '\0') {
 		source = "api.token_file";
 		key = read_key_file(cfg->api.token_file, err, errlen);
-	} else if (creds != NULL && creds[0] != '\0') {
+	} else if (creds != NULL && creds[0] != '\0' &&
+		   snprintf(path, sizeof(path), "%s/extend-api-key", creds) < (int)sizeof(path) &&
+		   access(path, F_OK) == 0) {
 		source = "credential extend-api-key";
-		snprintf(path, sizeof(path), "%s/extend-api-key", creds);
 		key = read_key_file(path, err, errlen);
 	} else if (env != NULL && env[0] != '\0') {
 		source = "EXTEND_API_KEY";

@@ -13,12 +13,20 @@
 #define PACKAGE_VERSION "0"
 #endif
 
+/*
+ * Added to the one-second window: the server sees requests later than they
+ * leave, and not all equally late (a new connection, a busy host).
+ */
+#define WINDOW_MARGIN 0.025
+
 struct job {
 	struct job *next;
 	CURL *easy;
 	struct fetcher *f;
 	struct fetch_result *res;
 	double sent_at;
+	size_t slot;		/* its entry in fetcher.sent, when it has one */
+	bool has_slot;
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -41,8 +49,10 @@ struct fetcher {
 	/*
 	 * Send times of the last window requests (window = floor(rate)): the
 	 * oldest must be a second old before another may go, so no one-second
-	 * interval ever holds more than rate requests.  Sends are also spaced
-	 * 1/rate apart so they do not come in bursts.
+	 * interval ever holds more than rate requests.  A time is that of the
+	 * request really leaving (CURLOPT_PREREQFUNCTION), INFINITY until then:
+	 * a request held up in connecting cannot bunch with later ones.  Sends
+	 * are also spaced 1/rate apart so they do not come in bursts.
 	 */
 	double *sent;
 	size_t window, sent_pos;
@@ -65,19 +75,44 @@ next_send_time(const struct fetcher *f)
 	double t = f->last_sent + 1.0 / f->rate;
 
 	if (f->window > 0)
-		t = fmax(t, f->sent[f->sent_pos] + 1.0 + 0.005);
+		t = fmax(t, f->sent[f->sent_pos] + 1.0 + WINDOW_MARGIN);
 	return t;
 }
 
 static void
-note_send(struct fetcher *f, double t)
+note_start(struct fetcher *f, struct job *j, double t)
 {
 	f->last_sent = t;
 	if (f->window > 0) {
-		f->sent[f->sent_pos] = t;
+		j->slot = f->sent_pos;
+		j->has_slot = true;
+		f->sent[f->sent_pos] = INFINITY;
 		f->sent_pos = (f->sent_pos + 1) % f->window;
 	}
 }
+
+/* The request of j left now (or never will): its window entry gets a time. */
+static void
+note_sent(struct job *j)
+{
+	if (j->has_slot) {
+		j->f->sent[j->slot] = now_mono();
+		j->has_slot = false;
+	}
+}
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+static int
+on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
+{
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	note_sent(arg);
+	return CURL_PREREQFUNC_OK;
+}
+#endif
 
 static void
 wipe_headers(struct curl_slist *h)
@@ -184,6 +219,7 @@ job_free(struct job *j)
 {
 	if (j == NULL)
 		return;
+	note_sent(j);
 	if (j->easy != NULL)
 		curl_easy_cleanup(j->easy);
 	fetch_result_free(j->res);
@@ -345,11 +381,18 @@ job_start(struct fetcher *f, struct job *j, double now)
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
 #endif
+#if LIBCURL_VERSION_NUM >= 0x075000
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, j);
+#endif
 	j->easy = e;
 	if (curl_multi_add_handle(f->multi, e) != CURLM_OK)
 		goto fail;
 	j->sent_at = now;
-	note_send(f, now);
+	note_start(f, j, now);
+#if LIBCURL_VERSION_NUM < 0x075000
+	note_sent(j);
+#endif
 	j->next = f->inflight;
 	f->inflight = j;
 	f->ninflight++;
@@ -394,10 +437,10 @@ fetch_wait(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int ti
 		timeout_ms = 0;
 	if (f->queued != NULL && f->ninflight < f->max_in_flight) {
 		double wait = next_send_time(f) - now_mono();
-		int ms = wait > 0 ? (int)ceil(wait * 1000.0) : 0;
 
-		if (ms < timeout_ms)
-			timeout_ms = ms;
+		/* an unsent request holds the window: curl's activity wakes us then */
+		if (isfinite(wait) && wait * 1000.0 < timeout_ms)
+			timeout_ms = wait > 0 ? (int)ceil(wait * 1000.0) : 0;
 	}
 	mc = curl_multi_poll(f->multi, extra, nextra, timeout_ms, NULL);
 	if (mc == CURLM_OK)
@@ -452,6 +495,7 @@ fetch_next_result(struct fetcher *f)
 		code = msg->data.result;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
 		r = j->res;
+		note_sent(j);
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
 		r->seconds = now_mono() - j->sent_at;
 		if (code == CURLE_FILESIZE_EXCEEDED)

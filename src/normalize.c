@@ -42,6 +42,9 @@ const struct table_def normalize_tables[T_COUNT] = {
 		"valid_array", "failure_reason", "error") },
 };
 
+/* Nesting the parser accepts: customers' extraction schemas can be deep. */
+#define MAX_DEPTH 128
+
 /* State of one normalization: the rows being built and the first error. */
 struct norm {
 	struct run_rows *rr;
@@ -585,6 +588,96 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Length of the well-formed UTF-8 sequence (RFC 3629) at p, at most n bytes, or 0. */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;	/* no overlong forms */
+		else if (p[0] == 0xed)
+			hi = 0x9f;	/* no surrogates */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;
+		else if (p[0] == 0xf4)
+			hi = 0x8f;	/* nothing above U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++) {
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	}
+	return len;
+}
+
+/*
+ * A copy of body that json-c reads without loss: strictly valid UTF-8
+ * (json-c checks only the shape of sequences, PostgreSQL checks all), no
+ * \u0000 escapes (json-c would cut object keys there; PostgreSQL cannot
+ * hold U+0000 at all), and integers too long for 64 bits marked as
+ * floating point ("e0"), so json-c keeps their text instead of clamping.
+ */
+static int
+prepare_body(const char *body, size_t len, struct buf *out, char *err, size_t errlen)
+{
+	const unsigned char *p = (const unsigned char *)body;
+	bool in_string = false;
+	size_t i = 0;
+
+	while (i < len) {
+		size_t n = 1;
+
+		if (in_string) {
+			if (p[i] == '\\') {
+				if (len - i >= 6 && memcmp(p + i, "\\u0000", 6) == 0) {
+					i += 6;
+					continue;
+				}
+				n = len - i >= 2 ? 2 : 1;
+			} else if (p[i] == '"') {
+				in_string = false;
+			} else {
+				n = utf8_seq(p + i, len - i);
+				if (n == 0) {
+					errf(err, errlen, "response is not valid UTF-8 at byte %zu", i);
+					return -EINVAL;
+				}
+			}
+		} else if (p[i] == '"') {
+			in_string = true;
+		} else if (p[i] >= '0' && p[i] <= '9') {
+			while (i + n < len && p[i + n] >= '0' && p[i + n] <= '9')
+				n++;
+			if (n > 18 && (i + n >= len || (p[i + n] != '.' && p[i + n] != 'e' && p[i + n] != 'E'))) {
+				if (buf_append(out, p + i, n) != 0 || buf_append(out, "e0", 2) != 0)
+					return -ENOMEM;
+				i += n;
+				continue;
+			}
+		} else if (p[i] >= 0x80) {
+			errf(err, errlen, "response is not valid JSON: unexpected byte outside a string at byte %zu", i);
+			return -EINVAL;
+		}
+		if (buf_append(out, p + i, n) != 0)
+			return -ENOMEM;
+		i += n;
+	}
+	return 0;
+}
+
 /* The message of an error body in either of the API's shapes, or NULL. */
 static const char *
 api_error_message(json_object *root)
@@ -645,14 +738,29 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 	json_object *root = NULL, *run;
 	struct norm n = { NULL, expected_id, file_contents, 0 };
 	enum json_tokener_error jerr;
+	struct buf clean;
 	int rc = -EINVAL;
 
 	*out = NULL;
+	buf_init(&clean, SIZE_MAX);
+	if (len == 0) {
+		errf(err, errlen, "response body is empty");
+		goto out;
+	}
+	rc = prepare_body(body, len, &clean, err, errlen);
+	if (rc < 0) {
+		if (rc == -ENOMEM)
+			errf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = -EINVAL;
+	body = clean.data;
+	len = clean.len;
 	if (len > INT_MAX) {
 		errf(err, errlen, "response is too large to parse");
 		goto out;
 	}
-	tok = json_tokener_new_ex(JSON_TOKENER_DEFAULT_DEPTH);
+	tok = json_tokener_new_ex(MAX_DEPTH);
 	if (tok == NULL) {
 		rc = -ENOMEM;
 		goto out;
@@ -702,6 +810,7 @@ out:
 	json_object_put(root);
 	if (tok != NULL)
 		json_tokener_free(tok);
+	buf_free(&clean);
 	return rc;
 }
 

@@ -1,1 +1,1729 @@
-int main(void){return 0;}
+/* Check suite for normalize: every fixture run, exact cells, refused bodies, NUL characters and lenient parsing. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "normalize.h"
+
+/*
+ * Everything a test allocates is registered here and freed by the
+ * teardown, so that a failing assertion (which leaves the test function
+ * early) leaks nothing, with or without CK_FORK=no.
+ */
+#define MAX_KEPT 64
+
+static struct run_rows *kept_rows[MAX_KEPT];
+static void *kept_mem[MAX_KEPT];
+static json_object *kept_json[MAX_KEPT];
+
+static void
+keep_rows(struct run_rows *rr)
+{
+	for (size_t i = 0; i < MAX_KEPT; i++) {
+		if (kept_rows[i] == NULL) {
+			kept_rows[i] = rr;
+			return;
+		}
+	}
+	ck_abort_msg("too many run_rows kept in one test");
+}
+
+static void *
+keep_mem(void *p)
+{
+	for (size_t i = 0; i < MAX_KEPT; i++) {
+		if (kept_mem[i] == NULL) {
+			kept_mem[i] = p;
+			return p;
+		}
+	}
+	ck_abort_msg("too many buffers kept in one test");
+	return NULL;
+}
+
+static json_object *
+keep_json(json_object *o)
+{
+	for (size_t i = 0; i < MAX_KEPT; i++) {
+		if (kept_json[i] == NULL) {
+			kept_json[i] = o;
+			return o;
+		}
+	}
+	ck_abort_msg("too many JSON trees kept in one test");
+	return NULL;
+}
+
+static void
+teardown(void)
+{
+	for (size_t i = 0; i < MAX_KEPT; i++) {
+		normalize_free(kept_rows[i]);
+		free(kept_mem[i]);
+		json_object_put(kept_json[i]);
+		kept_rows[i] = NULL;
+		kept_mem[i] = NULL;
+		kept_json[i] = NULL;
+	}
+}
+
+/* --- fixtures --- */
+
+/* One file of tests/data/runs: its run ID and status (read from the file) and its row count per table. */
+struct fixture {
+	const char *file;
+	const char *id;
+	const char *status;
+	size_t rows[T_COUNT];	/* runs, files, pages, sheets, processor runs, processor files, merged, steps, rules */
+};
+
+static const struct fixture fixtures[] = {
+	{ "cancelling.json", "workflow_run_Can0001aaaa", "CANCELLING", { 1, 1, 0, 0, 0, 0, 0, 0, 0 } },
+	{ "failed.json", "workflow_run_Fail0001aaa", "FAILED", { 1, 1, 0, 0, 1, 1, 0, 0, 0 } },
+	{ "legacy_extract.json", "workflow_run_Leg0001aaaa", "PROCESSED", { 1, 1, 0, 0, 1, 1, 0, 0, 0 } },
+	{ "minimal.json", "workflow_run_Min0001aaaa", "PENDING", { 1, 0, 0, 0, 0, 0, 0, 0, 0 } },
+	{ "needs_review.json", "workflow_run_Rev0001aaaa", "NEEDS_REVIEW", { 1, 1, 1, 0, 1, 1, 0, 0, 0 } },
+	{ "nulls.json", "workflow_run_Nul0001aaaa", "PROCESSING", { 1, 1, 0, 0, 0, 0, 0, 0, 0 } },
+	{ "processed_extract.json", "workflow_run_Proc0001aaaa", "PROCESSED", { 1, 1, 2, 0, 2, 2, 0, 1, 2 } },
+	{ "rejected.json", "workflow_run_Rej0001aaaa", "REJECTED", { 1, 1, 0, 0, 0, 0, 0, 0, 0 } },
+	{ "seed_example.json", "workflow_run_xKm9pNv3qWsY_jL2tR5Dh", "PENDING", { 1, 1, 1, 1, 1, 1, 1, 1, 1 } },
+	{ "splitter.json", "workflow_run_Spl0001aaaa", "PROCESSED", { 1, 3, 12, 0, 3, 3, 1, 0, 0 } },
+	{ "spreadsheet.json", "workflow_run_Xls0001aaaa", "PROCESSED", { 1, 1, 0, 2, 0, 0, 0, 0, 0 } },
+};
+
+#define NFIXTURES ((int)(sizeof(fixtures) / sizeof(fixtures[0])))
+
+static const char *
+data_dir(void)
+{
+	const char *d = getenv("TEST_DATA_DIR");
+
+	return d != NULL && d[0] != '\0' ? d : "tests/data";
+}
+
+/* The whole file at data_dir()/rel, NUL-terminated; freed by the teardown. */
+static char *
+read_data(const char *rel, size_t *len)
+{
+	char path[4096];
+	FILE *f;
+	long n;
+	char *buf;
+
+	snprintf(path, sizeof(path), "%s/%s", data_dir(), rel);
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s (set TEST_DATA_DIR)", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	buf = keep_mem(malloc((size_t)n + 1));
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+static const struct fixture *
+fixture_named(const char *file)
+{
+	for (int i = 0; i < NFIXTURES; i++) {
+		if (strcmp(fixtures[i].file, file) == 0)
+			return &fixtures[i];
+	}
+	ck_abort_msg("no fixture %s", file);
+	return NULL;
+}
+
+/* Normalize body, which must succeed; the rows are freed by the teardown. */
+static struct run_rows *
+norm_ok(const char *body, size_t len, const char *id, bool file_contents)
+{
+	struct run_rows *rr = NULL;
+	char err[NORMALIZE_ERR_SIZE] = "";
+	int rc = normalize_body(body, len, id, file_contents, &rr, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "normalize_body(%s) returned %d: %s", id, rc, err);
+	ck_assert_ptr_nonnull(rr);
+	keep_rows(rr);
+	return rr;
+}
+
+static struct run_rows *
+norm_fixture(const char *file, bool file_contents)
+{
+	const struct fixture *fx = fixture_named(file);
+	char rel[256];
+	size_t len;
+	const char *body;
+
+	snprintf(rel, sizeof(rel), "runs/%s", file);
+	body = read_data(rel, &len);
+	return norm_ok(body, len, fx->id, file_contents);
+}
+
+/* Normalize body, which must be refused with -EINVAL; returns err (static, overwritten by the next call). */
+static const char *
+norm_fail(const char *body, size_t len, const char *id, const char *what)
+{
+	static char err[NORMALIZE_ERR_SIZE];
+	struct run_rows dummy;
+	struct run_rows *rr = &dummy;
+	int rc;
+
+	memset(err, 0, sizeof(err));
+	rc = normalize_body(body, len, id, true, &rr, err, sizeof(err));
+	if (rr != &dummy && rr != NULL)
+		keep_rows(rr);
+	ck_assert_msg(rc == -EINVAL, "%s: expected -EINVAL, got %d", what, rc);
+	ck_assert_ptr_null(rr);
+	ck_assert_msg(strlen(err) > 10, "%s: err is not readable: \"%s\"", what, err);
+	return err;
+}
+
+static const char *
+cell(const struct run_rows *rr, enum table_id t, size_t row, const char *col)
+{
+	int c = normalize_col(t, col);
+
+	ck_assert_msg(c >= 0, "table %s has no column %s", normalize_tables[t].name, col);
+	ck_assert_msg(row < rr->t[t].nrows, "table %s has no row %zu", normalize_tables[t].name, row);
+	return normalize_cell(rr, t, row, c);
+}
+
+/* --- JSON comparisons: jsonb cells are compared as values, and must be compact --- */
+
+/* True when text has no whitespace outside its strings. */
+static bool
+json_compact(const char *text)
+{
+	bool in_str = false;
+
+	for (const char *p = text; *p != '\0'; p++) {
+		if (in_str) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '"')
+				in_str = false;
+		} else if (*p == '"') {
+			in_str = true;
+		} else if (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') {
+			return false;
+		}
+	}
+	return true;
+}
+
+static json_object *
+parse_json(const char *text)
+{
+	json_object *o;
+
+	ck_assert_ptr_nonnull(text);
+	o = json_tokener_parse(text);
+	ck_assert_msg(o != NULL, "not JSON: %.200s", text);
+	return keep_json(o);
+}
+
+static void
+assert_json_value(const char *got, json_object *expected, const char *what)
+{
+	ck_assert_msg(got != NULL, "%s: expected JSON, got NULL", what);
+	ck_assert_msg(json_compact(got), "%s: not compact JSON: %.200s", what, got);
+	ck_assert_msg(json_object_equal(parse_json(got), expected), "%s: got %.300s, expected %.300s", what, got,
+		      json_object_to_json_string_ext(expected, JSON_C_TO_STRING_PLAIN));
+}
+
+static void
+assert_json_text(const char *got, const char *expected, const char *what)
+{
+	assert_json_value(got, parse_json(expected), what);
+}
+
+/* Remove key from every object in o, at any depth (the fixture as the database should see it). */
+static void
+strip_key(json_object *o, const char *key)
+{
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_del(o, key);
+		json_object_object_foreach(o, k, v) {
+			(void)k;
+			strip_key(v, key);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++)
+			strip_key(json_object_array_get_idx(o, i), key);
+	}
+}
+
+/* The value at a path of object keys and array indexes ("workflowRun", "outputs", "0", ...) in a fixture. */
+static json_object *
+fixture_json(const char *file, const char *const *path, size_t n)
+{
+	char rel[256];
+	size_t len;
+	json_object *o;
+
+	snprintf(rel, sizeof(rel), "runs/%s", file);
+	o = parse_json(read_data(rel, &len));
+	for (size_t i = 0; i < n; i++) {
+		json_object *next = NULL;
+
+		if (json_object_is_type(o, json_type_array))
+			next = json_object_array_get_idx(o, strtoul(path[i], NULL, 10));
+		else
+			ck_assert(json_object_object_get_ex(o, path[i], &next));
+		ck_assert_msg(next != NULL, "%s: no %s", file, path[i]);
+		o = next;
+	}
+	return o;
+}
+
+/* --- expected cells --- */
+
+enum cmp {
+	CMP_TEXT,		/* exact text; NULL means SQL NULL */
+	CMP_JSON,		/* compact JSON equal as a value to this text */
+	CMP_ELSEWHERE,		/* asserted by its own check in the same test */
+};
+
+struct cell_exp {
+	const char *col;
+	enum cmp cmp;
+	const char *val;
+};
+
+#define C_TEXT(c, v) { c, CMP_TEXT, v }
+#define C_NULL(c) { c, CMP_TEXT, NULL }
+#define C_JSON(c, v) { c, CMP_JSON, v }
+#define C_ELSEWHERE(c) { c, CMP_ELSEWHERE, NULL }
+#define NEXP(a) (sizeof(a) / sizeof((a)[0]))
+
+static void
+expect_cells(const struct run_rows *rr, enum table_id t, size_t row, const struct cell_exp *e, size_t n)
+{
+	char what[160];
+
+	for (size_t i = 0; i < n; i++) {
+		const char *got = cell(rr, t, row, e[i].col);
+
+		snprintf(what, sizeof(what), "%s[%zu].%s", normalize_tables[t].name, row, e[i].col);
+		switch (e[i].cmp) {
+		case CMP_TEXT:
+			if (e[i].val == NULL)
+				ck_assert_msg(got == NULL, "%s: expected NULL, got \"%s\"", what, got);
+			else
+				ck_assert_msg(got != NULL && strcmp(got, e[i].val) == 0,
+					      "%s: expected \"%s\", got \"%s\"", what, e[i].val,
+					      got != NULL ? got : "(NULL)");
+			break;
+		case CMP_JSON:
+			assert_json_text(got, e[i].val, what);
+			break;
+		case CMP_ELSEWHERE:
+			break;
+		}
+	}
+}
+
+/* Like expect_cells, and e must name every column of the table exactly once. */
+static void
+expect_all_cells(const struct run_rows *rr, enum table_id t, size_t row, const struct cell_exp *e, size_t n)
+{
+	ck_assert_msg((int)n == normalize_tables[t].ncols, "%s has %d columns, the test expects %zu",
+		      normalize_tables[t].name, normalize_tables[t].ncols, n);
+	for (int c = 0; c < normalize_tables[t].ncols; c++) {
+		int seen = 0;
+
+		for (size_t i = 0; i < n; i++)
+			seen += strcmp(e[i].col, normalize_tables[t].cols[c]) == 0;
+		ck_assert_msg(seen == 1, "column %s.%s is expected %d times", normalize_tables[t].name,
+			      normalize_tables[t].cols[c], seen);
+	}
+	expect_cells(rr, t, row, e, n);
+}
+
+static void
+expect_counts(const struct run_rows *rr, const size_t *rows, const char *what)
+{
+	for (int t = 0; t < T_COUNT; t++)
+		ck_assert_msg(rr->t[t].nrows == rows[t], "%s: %s has %zu rows, expected %zu", what,
+			      normalize_tables[t].name, rr->t[t].nrows, rows[t]);
+}
+
+/*
+ * Canonical text of a decimal number (digits without leading or trailing
+ * zeros, then a power of ten), so that two texts PostgreSQL's numeric
+ * reads as the same value compare equal: "1.0", "1", "1e0", "10e-1".
+ */
+static bool
+decimal_canon(const char *s, char *out, size_t outlen)
+{
+	char digits[256];
+	size_t nd = 0;
+	long exp10 = 0;
+	bool neg = false, point = false, any = false;
+
+	if (s == NULL)
+		return false;
+	if (*s == '-') {
+		neg = true;
+		s++;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s >= '0' && *s <= '9') {
+			any = true;
+			if (point)
+				exp10--;
+			if (nd == 0 && *s == '0')
+				continue;
+			if (nd == sizeof(digits))
+				return false;
+			digits[nd++] = *s;
+		} else if (*s == '.' && !point) {
+			point = true;
+		} else if ((*s == 'e' || *s == 'E') && any) {
+			char *end;
+			long e = strtol(s + 1, &end, 10);
+
+			if (end == s + 1 || *end != '\0')
+				return false;
+			exp10 += e;
+			break;
+		} else {
+			return false;
+		}
+	}
+	if (!any)
+		return false;
+	while (nd > 0 && digits[nd - 1] == '0') {
+		nd--;
+		exp10++;
+	}
+	if (nd == 0)
+		snprintf(out, outlen, "0");
+	else
+		snprintf(out, outlen, "%s%.*se%ld", neg ? "-" : "", (int)nd, digits, exp10);
+	return true;
+}
+
+static void
+assert_numeric_eq(const char *got, const char *expected, const char *what)
+{
+	char a[300], b[300];
+
+	ck_assert_msg(decimal_canon(expected, b, sizeof(b)), "bad expectation %s", expected);
+	ck_assert_msg(got != NULL && decimal_canon(got, a, sizeof(a)),
+		      "%s: expected a number equal to %s, got \"%s\"", what, expected, got != NULL ? got : "(NULL)");
+	ck_assert_msg(strcmp(a, b) == 0, "%s: expected a number equal to %s, got %s", what, expected, got);
+}
+
+/* --- every fixture --- */
+
+START_TEST(test_fixture_id_status_counts)
+{
+	const struct fixture *fx = &fixtures[_i];
+	const char *path[] = { "workflowRun", "id" };
+	struct run_rows *rr;
+
+	/* the table's ID is the one in the file, not the file's name */
+	ck_assert_str_eq(json_object_get_string(fixture_json(fx->file, path, 2)), fx->id);
+	rr = norm_fixture(fx->file, true);
+	ck_assert_str_eq(rr->id, fx->id);
+	ck_assert_str_eq(rr->status, fx->status);
+	ck_assert_str_eq(cell(rr, T_RUNS, 0, "id"), fx->id);
+	ck_assert_str_eq(cell(rr, T_RUNS, 0, "status"), fx->status);
+	expect_counts(rr, fx->rows, fx->file);
+}
+END_TEST
+
+START_TEST(test_fixture_counts_without_contents)
+{
+	const struct fixture *fx = &fixtures[_i];
+	struct run_rows *rr = norm_fixture(fx->file, false);
+	size_t rows[T_COUNT];
+
+	memcpy(rows, fx->rows, sizeof(rows));
+	rows[T_FILE_PAGES] = 0;
+	rows[T_FILE_SHEETS] = 0;
+	ck_assert_str_eq(rr->id, fx->id);
+	expect_counts(rr, rows, fx->file);
+}
+END_TEST
+
+/* A fixture added to tests/data/runs without an entry here would go untested. */
+START_TEST(test_fixture_dir_covered)
+{
+	char path[4096];
+	DIR *d;
+	struct dirent *de;
+	int n = 0, unknown = 0;
+	char name[256] = "";
+
+	snprintf(path, sizeof(path), "%s/runs", data_dir());
+	d = opendir(path);
+	ck_assert_msg(d != NULL, "cannot open %s", path);
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		bool found = false;
+
+		if (l < 5 || strcmp(de->d_name + l - 5, ".json") != 0)
+			continue;
+		n++;
+		for (int i = 0; i < NFIXTURES; i++)
+			found = found || strcmp(fixtures[i].file, de->d_name) == 0;
+		if (!found) {
+			unknown++;
+			snprintf(name, sizeof(name), "%s", de->d_name);
+		}
+	}
+	closedir(d);
+	ck_assert_msg(unknown == 0, "fixture %s is not in the test's table", name);
+	ck_assert_int_eq(n, NFIXTURES);
+}
+END_TEST
+
+START_TEST(test_fixture_other_id_refused)
+{
+	const struct fixture *fx = &fixtures[_i];
+	char rel[256], other[160];
+	size_t len;
+	const char *body, *err;
+
+	snprintf(rel, sizeof(rel), "runs/%s", fx->file);
+	body = read_data(rel, &len);
+	err = norm_fail(body, len, "workflow_run_SomethingElse", fx->file);
+	ck_assert_ptr_nonnull(strstr(err, "another run"));
+	/* a prefix of the real ID, and the real ID with more after it, are other runs too */
+	snprintf(other, sizeof(other), "%.*s", (int)strlen(fx->id) - 1, fx->id);
+	norm_fail(body, len, other, other);
+	snprintf(other, sizeof(other), "%sx", fx->id);
+	norm_fail(body, len, other, other);
+}
+END_TEST
+
+/* No presigned URL (the fixtures' fake ones) reaches any cell, with or without file contents. */
+START_TEST(test_fixture_no_presigned_url)
+{
+	static const char *const bad[] = { "presignedUrl", "X-Amz-Signature", "w3.org/WAI" };
+	const struct fixture *fx = &fixtures[_i / 2];
+	char rel[256];
+	size_t len;
+	const char *body;
+	struct run_rows *rr;
+	bool in_body = false;
+
+	snprintf(rel, sizeof(rel), "runs/%s", fx->file);
+	body = read_data(rel, &len);
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++)
+		in_body = in_body || strstr(body, bad[b]) != NULL;
+	if (fx->rows[T_FILES] > 0 && strcmp(fx->file, "nulls.json") != 0)
+		ck_assert_msg(in_body, "%s has no presigned URL: the test would prove nothing", fx->file);
+	rr = norm_ok(body, len, fx->id, _i % 2 == 0);
+	for (int t = 0; t < T_COUNT; t++) {
+		for (size_t r = 0; r < rr->t[t].nrows; r++) {
+			for (int c = 0; c < normalize_tables[t].ncols; c++) {
+				const char *v = normalize_cell(rr, t, r, c);
+
+				for (size_t b = 0; v != NULL && b < sizeof(bad) / sizeof(bad[0]); b++)
+					ck_assert_msg(strstr(v, bad[b]) == NULL, "%s: %s[%zu].%s contains %s",
+						      fx->file, normalize_tables[t].name, r, normalize_tables[t].cols[c],
+						      bad[b]);
+			}
+		}
+	}
+}
+END_TEST
+
+/* store_file_contents = false: no text of files anywhere, not even in raw. */
+START_TEST(test_fixture_without_contents)
+{
+	const struct fixture *fx = &fixtures[_i];
+	struct run_rows *rr = norm_fixture(fx->file, false);
+	const char *raw = cell(rr, T_RUNS, 0, "raw");
+
+	for (size_t r = 0; r < rr->t[T_FILES].nrows; r++) {
+		ck_assert_ptr_null(cell(rr, T_FILES, r, "raw_text"));
+		ck_assert_ptr_null(cell(rr, T_FILES, r, "markdown"));
+		ck_assert_ptr_nonnull(cell(rr, T_FILES, r, "file_id"));
+	}
+	ck_assert_uint_eq(rr->t[T_FILE_PAGES].nrows, 0);
+	ck_assert_uint_eq(rr->t[T_FILE_SHEETS].nrows, 0);
+	ck_assert_ptr_nonnull(raw);
+	ck_assert_ptr_null(strstr(raw, "rawText"));
+	ck_assert_ptr_null(strstr(raw, "\"contents\""));
+	ck_assert_ptr_null(strstr(raw, "raw text of the"));
+	ck_assert_ptr_nonnull(strstr(raw, fx->id));
+}
+END_TEST
+
+/* Child rows carry the run ID; ordinals count 0, 1, ... within each parent, in array order. */
+START_TEST(test_fixture_keys)
+{
+	const struct fixture *fx = &fixtures[_i];
+	struct run_rows *rr = norm_fixture(fx->file, true);
+
+	for (int t = T_FILES; t < T_COUNT; t++) {
+		int nkey = t == T_FILES || t == T_PROCESSOR_RUNS || t == T_STEP_RUNS ? 1 : 2;
+		char prev_parent[32] = "", want[32];
+		size_t next = 0;
+
+		ck_assert_str_eq(normalize_tables[t].cols[0], "run_id");
+		ck_assert_str_eq(normalize_tables[t].cols[nkey], "ordinal");
+		for (size_t r = 0; r < rr->t[t].nrows; r++) {
+			const char *parent = nkey == 2 ? normalize_cell(rr, t, r, 1) : "";
+
+			ck_assert_str_eq(normalize_cell(rr, t, r, 0), fx->id);
+			ck_assert_ptr_nonnull(parent);
+			if (strcmp(parent, prev_parent) != 0) {
+				next = 0;
+				snprintf(prev_parent, sizeof(prev_parent), "%s", parent);
+			}
+			snprintf(want, sizeof(want), "%zu", next++);
+			ck_assert_str_eq(normalize_cell(rr, t, r, nkey), want);
+		}
+	}
+}
+END_TEST
+
+/* --- seed_example.json: the documentation's example, with every optional field --- */
+
+START_TEST(test_seed_every_column)
+{
+	static const char id[] = "workflow_run_xKm9pNv3qWsY_jL2tR5Dh";
+	static const char page_md[] = "# Heading\n\nThis is a paragraph with **bold** and *italic* text.\n\n"
+		"- List item 1\n- List item 2\n\n> This is a blockquote";
+	static const char file_meta[] = "{\"pageCount\": 30, \"parentSplit\": {\"id\": \"string\", "
+		"\"type\": \"Invoice\", \"identifier\": \"other_2_9\", \"startPage\": 1, \"endPage\": 10}}";
+	static const char step_output[] = "{\"rules\": [{\"name\": \"string\", \"valid\": true, "
+		"\"validArray\": [\"string\"], \"failureReason\": \"RULE_FAILED\", \"error\": \"string\"}]}";
+	const struct cell_exp run[] = {
+		C_TEXT("id", id),
+		C_TEXT("name", "myFirstFile.pdf"),
+		C_TEXT("url", "https://dashboard.extend.ai/workflows/workflow_Bk9mNp2qWs5_xL8vR4tYh"
+		       "?workflowRunId=workflow_run_Zj3nMx7ZPd9f4c2WQ_kAg"),
+		C_TEXT("status", "PENDING"),
+		C_TEXT("workflow_id", "workflow_BMlfq_yWM3sT-ZzvCnA3f"),
+		C_TEXT("workflow_version", "draft"),
+		C_TEXT("workflow_name", "Invoice Processing"),
+		C_TEXT("batch_id", "batch_7Ws31-F5"),
+		C_TEXT("reviewed", "true"),
+		C_TEXT("reviewed_by", "jane.doe@example.com"),
+		C_TEXT("reviewed_at", "2024-03-21T16:45:00Z"),
+		C_TEXT("rejection_note", "string"),
+		C_TEXT("failure_reason", "string"),
+		C_TEXT("failure_message", "string"),
+		C_TEXT("initial_run_at", "2025-04-28T17:01:39.285Z"),
+		C_TEXT("start_time", "2024-03-21T15:30:00Z"),
+		C_TEXT("end_time", "2024-03-21T15:35:00Z"),
+		C_TEXT("credits", "25"),
+		C_TEXT("metadata", "{}"),
+		C_ELSEWHERE("raw"),
+	};
+	const struct cell_exp file[] = {
+		C_TEXT("run_id", id),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("file_id", "file_xK9mLPqRtN3vS8wF5hB2cQ"),
+		C_TEXT("name", "Invoices.pdf"),
+		C_TEXT("type", "PDF"),
+		C_TEXT("parent_file_id", "file_Zk9mNP12Qw4yTv8BdR3H"),
+		C_TEXT("page_count", "30"),
+		C_TEXT("parent_split_id", "string"),
+		C_TEXT("parent_split_type", "Invoice"),
+		C_TEXT("parent_split_identifier", "other_2_9"),
+		C_TEXT("parent_split_start_page", "1"),
+		C_TEXT("parent_split_end_page", "10"),
+		C_TEXT("created_at", "2024-03-21T15:30:00Z"),
+		C_TEXT("updated_at", "2024-03-21T16:45:00Z"),
+		C_TEXT("credits", "10"),
+		C_TEXT("raw_text", "string"),
+		C_TEXT("markdown", "string"),
+		C_JSON("metadata", file_meta),
+	};
+	const struct cell_exp page[] = {
+		C_TEXT("run_id", id),
+		C_TEXT("file_ordinal", "0"),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("page_number", "1"),
+		C_TEXT("page_height", "10"),
+		C_TEXT("page_width", "10"),
+		C_TEXT("raw_text", "This is the raw text of the page."),
+		C_TEXT("markdown", page_md),
+		C_TEXT("html", "<div>This is the html of the page.</div>"),
+	};
+	const struct cell_exp sheet[] = {
+		C_TEXT("run_id", id),
+		C_TEXT("file_ordinal", "0"),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("sheet_name", "Sheet1"),
+		C_TEXT("raw_text", "This is the raw text of the sheet."),
+	};
+	const struct cell_exp proc[] = {
+		C_TEXT("run_id", id),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("id", "dpr_Xj8mK2pL9nR4vT7qY5wZ"),
+		C_TEXT("processor_id", "dp_Xj8mK2pL9nR4vT7qY5wZ"),
+		C_TEXT("processor_version_id", "dpv_Xj8mK2pL9nR4vT7qY5wZ"),
+		C_TEXT("processor_name", "Invoice Processor"),
+		C_TEXT("status", "PENDING"),
+		C_TEXT("type", "CLASSIFY"),
+		C_TEXT("reviewed", "false"),
+		C_TEXT("edited", "false"),
+		C_TEXT("url", "https://dashboard.extend.ai/runs/dpr_Xj8mK2pL9nR4vT7qY5wZ"),
+		C_TEXT("failure_reason", "string"),
+		C_TEXT("failure_message", "string"),
+		C_TEXT("credits", "3.5"),
+		C_TEXT("output", "{}"),
+		C_TEXT("initial_output", "{}"),
+		C_TEXT("reviewed_output", "{}"),
+		C_TEXT("edits", "{}"),
+		C_ELSEWHERE("config"),
+		C_TEXT("metadata", "{}"),
+	};
+	const struct cell_exp pfile[] = {
+		C_TEXT("run_id", id),
+		C_TEXT("processor_ordinal", "0"),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("file_id", "file_xK9mLPqRtN3vS8wF5hB2cQ"),
+		C_TEXT("name", "Invoices.pdf"),
+		C_TEXT("type", "PDF"),
+		C_TEXT("parent_file_id", "file_Zk9mNP12Qw4yTv8BdR3H"),
+		C_TEXT("page_count", "30"),
+	};
+	const struct cell_exp merged[] = {
+		C_TEXT("run_id", id),
+		C_TEXT("processor_ordinal", "0"),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("processor_id", "dp_Xj8mK2pL9nR4vT7qY5wZ"),
+		C_TEXT("processor_version_id", "dpv_Xj8mK2pL9nR4vT7qY5wZ"),
+		C_TEXT("processor_name", "Invoice Line Items Processor"),
+	};
+	const struct cell_exp step[] = {
+		C_TEXT("run_id", id),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("id", "workflow_step_run_xK9mLPqRtN3vS8wF5hB2cQ"),
+		C_TEXT("status", "PENDING"),
+		C_TEXT("step_id", "step_xK9mLPqRtN3vS8wF5hB2cQ"),
+		C_TEXT("step_name", "Validate Invoice Total"),
+		C_TEXT("step_type", "EXTERNAL_DATA_VALIDATION"),
+		C_JSON("output", step_output),
+	};
+	const struct cell_exp rule[] = {
+		C_TEXT("run_id", id),
+		C_TEXT("step_ordinal", "0"),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("name", "string"),
+		C_TEXT("valid", "true"),
+		C_JSON("valid_array", "[\"string\"]"),
+		C_TEXT("failure_reason", "RULE_FAILED"),
+		C_TEXT("error", "string"),
+	};
+	const char *run_path[] = { "workflowRun" };
+	const char *config_path[] = { "workflowRun", "outputs", "0", "config" };
+	struct run_rows *rr = norm_fixture("seed_example.json", true);
+	json_object *expected_raw;
+
+	expect_all_cells(rr, T_RUNS, 0, run, NEXP(run));
+	expect_all_cells(rr, T_FILES, 0, file, NEXP(file));
+	expect_all_cells(rr, T_FILE_PAGES, 0, page, NEXP(page));
+	expect_all_cells(rr, T_FILE_SHEETS, 0, sheet, NEXP(sheet));
+	expect_all_cells(rr, T_PROCESSOR_RUNS, 0, proc, NEXP(proc));
+	expect_all_cells(rr, T_PROCESSOR_FILES, 0, pfile, NEXP(pfile));
+	expect_all_cells(rr, T_MERGED, 0, merged, NEXP(merged));
+	expect_all_cells(rr, T_STEP_RUNS, 0, step, NEXP(step));
+	expect_all_cells(rr, T_STEP_RULES, 0, rule, NEXP(rule));
+
+	/* config: the processor's config object, whole */
+	assert_json_value(cell(rr, T_PROCESSOR_RUNS, 0, "config"),
+			  fixture_json("seed_example.json", config_path, NEXP(config_path)), "config");
+	ck_assert_ptr_nonnull(strstr(cell(rr, T_PROCESSOR_RUNS, 0, "config"),
+				     "\"classificationRules\":\"Remember, when it comes to"));
+
+	/* raw: the whole run as received, presignedUrl removed and nothing else */
+	expected_raw = fixture_json("seed_example.json", run_path, 1);
+	ck_assert(json_object_object_get_ex(json_object_array_get_idx(
+		json_object_object_get(expected_raw, "files"), 0), "presignedUrl", NULL));
+	strip_key(expected_raw, "presignedUrl");
+	assert_json_value(cell(rr, T_RUNS, 0, "raw"), expected_raw, "raw");
+}
+END_TEST
+
+/* --- the fixtures that are each about one thing --- */
+
+START_TEST(test_processed_extract)
+{
+	static const char id[] = "workflow_run_Proc0001aaaa";
+	static const char edits[] = "{\"paid\": {\"originalValue\": false, \"editedValue\": true, "
+		"\"notes\": \"stamped PAID on page 2\", \"page\": 2, \"fieldType\": \"boolean\"}}";
+	static const char classify[] = "{\"id\": \"invoice\", \"type\": \"invoice\", \"confidence\": 0.96, "
+		"\"insights\": [{\"type\": \"reasoning\", \"content\": \"Has a total and a VAT id.\"}]}";
+	const struct cell_exp run[] = {
+		C_TEXT("name", "acme-invoice-0042.pdf"),
+		C_TEXT("status", "PROCESSED"),
+		C_TEXT("batch_id", "batch_Abc123"),
+		C_TEXT("reviewed", "true"),
+		C_TEXT("reviewed_by", "reviewer@example.com"),
+		C_TEXT("reviewed_at", "2025-05-02T10:01:00Z"),
+		C_NULL("rejection_note"),
+		C_NULL("failure_reason"),
+		C_NULL("failure_message"),
+		C_TEXT("initial_run_at", "2025-05-02T09:14:03.512Z"),
+		C_TEXT("start_time", "2025-05-02T09:14:05Z"),
+		C_TEXT("end_time", "2025-05-02T09:16:40Z"),
+		C_TEXT("credits", "12.5"),
+		C_JSON("metadata", "{\"customer\": \"acme\", \"priority\": 2}"),
+	};
+	const struct cell_exp file[] = {
+		C_TEXT("file_id", "file_Inv0001aaaa"),
+		C_TEXT("page_count", "2"),
+		C_NULL("parent_file_id"),
+		C_NULL("parent_split_id"),
+		C_TEXT("credits", "1.0"),
+		C_TEXT("raw_text", "page 1 of acme-invoice-0042.pdf\npage 2 of acme-invoice-0042.pdf"),
+		C_TEXT("markdown", "## Page 1\n\nText of acme-invoice-0042.pdf\n\n## Page 2\n\nText of acme-invoice-0042.pdf"),
+		C_JSON("metadata", "{\"pageCount\": 2}"),
+	};
+	const struct cell_exp page1[] = {
+		C_TEXT("file_ordinal", "0"),
+		C_TEXT("ordinal", "1"),
+		C_TEXT("page_number", "2"),
+		C_TEXT("page_height", "792"),
+		C_TEXT("page_width", "612"),
+		C_TEXT("raw_text", "page 2 of acme-invoice-0042.pdf"),
+		C_TEXT("markdown", "## Page 2"),
+		C_TEXT("html", "<h2>Page 2</h2>"),
+	};
+	const struct cell_exp cls[] = {
+		C_TEXT("id", "dpr_Cls0001aaaa"),
+		C_TEXT("processor_name", "Document Classifier"),
+		C_TEXT("type", "CLASSIFY"),
+		C_TEXT("reviewed", "false"),
+		C_TEXT("edited", "false"),
+		C_TEXT("credits", "1.25"),
+		C_JSON("output", classify),
+		C_JSON("initial_output", classify),
+		C_NULL("reviewed_output"),
+		C_NULL("failure_reason"),
+		C_TEXT("edits", "{}"),
+	};
+	const struct cell_exp ext[] = {
+		C_TEXT("id", "dpr_Ext0001aaaa"),
+		C_TEXT("processor_id", "dp_Ext0001aaaa"),
+		C_TEXT("processor_version_id", "dpv_Ext0001aaaa"),
+		C_TEXT("processor_name", "Invoice Extractor"),
+		C_TEXT("status", "PROCESSED"),
+		C_TEXT("type", "EXTRACT"),
+		C_TEXT("reviewed", "true"),
+		C_TEXT("edited", "true"),
+		C_TEXT("url", "https://dashboard.extend.ai/runs/dpr_Ext0001aaaa"),
+		C_TEXT("credits", "1.25"),
+		C_JSON("edits", edits),
+		C_JSON("config", "{\"type\": \"EXTRACT\", \"baseProcessor\": \"extraction_performance\", "
+		       "\"baseVersion\": \"4.1.0\", \"schema\": {\"type\": \"object\", \"properties\": "
+		       "{\"invoice_number\": {\"type\": \"string\"}}}}"),
+		C_TEXT("metadata", "{}"),
+	};
+	const struct cell_exp step[] = {
+		C_TEXT("id", "workflow_step_run_Rul0001aaaa"),
+		C_TEXT("status", "PROCESSED"),
+		C_TEXT("step_id", "step_Rul0001aaaa"),
+		C_TEXT("step_name", "Check totals"),
+		C_TEXT("step_type", "RULE_VALIDATION"),
+	};
+	const struct cell_exp rule0[] = {
+		C_TEXT("step_ordinal", "0"),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("name", "line items add up"),
+		C_TEXT("valid", "true"),
+		C_NULL("valid_array"),
+		C_NULL("failure_reason"),
+		C_NULL("error"),
+	};
+	const struct cell_exp rule1[] = {
+		C_TEXT("step_ordinal", "0"),
+		C_TEXT("ordinal", "1"),
+		C_TEXT("name", "vat id present"),
+		C_TEXT("valid", "false"),
+		C_JSON("valid_array", "[\"false\"]"),
+		C_TEXT("failure_reason", "RULE_FAILED"),
+		C_TEXT("error", "VAT id does not match vendor register"),
+	};
+	const char *out_path[] = { "workflowRun", "outputs", "1", "output" };
+	const char *rev_path[] = { "workflowRun", "outputs", "1", "reviewedOutput" };
+	const char *init_path[] = { "workflowRun", "outputs", "1", "initialOutput" };
+	struct run_rows *rr = norm_fixture("processed_extract.json", true);
+	const char *output;
+
+	ck_assert_str_eq(rr->id, id);
+	expect_cells(rr, T_RUNS, 0, run, NEXP(run));
+	expect_cells(rr, T_FILES, 0, file, NEXP(file));
+	expect_cells(rr, T_FILE_PAGES, 1, page1, NEXP(page1));
+	expect_cells(rr, T_PROCESSOR_RUNS, 0, cls, NEXP(cls));
+	expect_cells(rr, T_PROCESSOR_RUNS, 1, ext, NEXP(ext));
+	expect_cells(rr, T_STEP_RUNS, 0, step, NEXP(step));
+	expect_cells(rr, T_STEP_RULES, 0, rule0, NEXP(rule0));
+	expect_cells(rr, T_STEP_RULES, 1, rule1, NEXP(rule1));
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 1, "processor_ordinal"), "1");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 1, "file_id"), "file_Inv0001aaaa");
+
+	/* the extraction output, whole, with its numbers as written (45.0 stays 45.0) and its nulls */
+	output = cell(rr, T_PROCESSOR_RUNS, 1, "output");
+	assert_json_value(output, fixture_json("processed_extract.json", out_path, NEXP(out_path)), "output");
+	ck_assert_ptr_nonnull(strstr(output, "\"amount\":45.0"));
+	ck_assert_ptr_nonnull(strstr(output, "\"notes\":null"));
+	ck_assert_ptr_nonnull(strstr(output, "\"paid\":true"));
+	assert_json_value(cell(rr, T_PROCESSOR_RUNS, 1, "reviewed_output"),
+			  fixture_json("processed_extract.json", rev_path, NEXP(rev_path)), "reviewed_output");
+	assert_json_value(cell(rr, T_PROCESSOR_RUNS, 1, "initial_output"),
+			  fixture_json("processed_extract.json", init_path, NEXP(init_path)), "initial_output");
+	ck_assert_ptr_nonnull(strstr(cell(rr, T_PROCESSOR_RUNS, 1, "initial_output"), "\"paid\":false"));
+}
+END_TEST
+
+START_TEST(test_splitter)
+{
+	static const char *const split_ids[] = { NULL, "split_0", "split_1" };
+	static const char *const split_types[] = { NULL, "invoice", "receipt" };
+	static const char *const split_idents[] = { NULL, "invoice_0", "receipt_1" };
+	static const char *const starts[] = { NULL, "1", "3" };
+	static const char *const ends[] = { NULL, "2", "6" };
+	static const char *const page_counts[] = { "6", "2", "4" };
+	static const char *const file_ids[] = { "file_Pkt0001aaaa", "file_PktSub0aaaa", "file_PktSub1aaaa" };
+	static const char *const credits[] = { "3.0", "1.0", "2.0" };
+	static const size_t pages_per_file[] = { 6, 2, 4 };
+	const char *split_path[] = { "workflowRun", "outputs", "0", "output" };
+	struct run_rows *rr = norm_fixture("splitter.json", true);
+	size_t r = 0;
+
+	for (size_t f = 0; f < 3; f++) {
+		const struct cell_exp file[] = {
+			C_TEXT("file_id", file_ids[f]),
+			C_TEXT("parent_file_id", f == 0 ? NULL : "file_Pkt0001aaaa"),
+			C_TEXT("page_count", page_counts[f]),
+			C_TEXT("parent_split_id", split_ids[f]),
+			C_TEXT("parent_split_type", split_types[f]),
+			C_TEXT("parent_split_identifier", split_idents[f]),
+			C_TEXT("parent_split_start_page", starts[f]),
+			C_TEXT("parent_split_end_page", ends[f]),
+			C_TEXT("credits", credits[f]),
+		};
+		char fo[24];
+
+		expect_cells(rr, T_FILES, f, file, NEXP(file));
+		snprintf(fo, sizeof(fo), "%zu", f);
+		for (size_t p = 0; p < pages_per_file[f]; p++, r++) {
+			char o[24], num[24];
+
+			snprintf(o, sizeof(o), "%zu", p);
+			snprintf(num, sizeof(num), "%zu", p + 1);
+			ck_assert_str_eq(cell(rr, T_FILE_PAGES, r, "file_ordinal"), fo);
+			ck_assert_str_eq(cell(rr, T_FILE_PAGES, r, "ordinal"), o);
+			ck_assert_str_eq(cell(rr, T_FILE_PAGES, r, "page_number"), num);
+		}
+	}
+	ck_assert_str_eq(cell(rr, T_FILE_PAGES, 7, "raw_text"), "page 2 of packet-invoice-0.pdf");
+
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_RUNS, 0, "type"), "SPLITTER");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_RUNS, 0, "processor_name"), "Packet Splitter");
+	assert_json_value(cell(rr, T_PROCESSOR_RUNS, 0, "output"),
+			  fixture_json("splitter.json", split_path, NEXP(split_path)), "splitter output");
+	assert_json_text(cell(rr, T_PROCESSOR_RUNS, 1, "output"), "{\"value\": {\"total\": 10.0}, \"metadata\": "
+			 "{\"total\": {\"ocrConfidence\": 0.9, \"logprobsConfidence\": 0.9}}}", "output 1");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_RUNS, 2, "id"), "dpr_SplExt1aaaa");
+
+	/* each processor's own files, with the splitter's parent on the split files */
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 0, "file_id"), "file_Pkt0001aaaa");
+	ck_assert_ptr_null(cell(rr, T_PROCESSOR_FILES, 0, "parent_file_id"));
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 1, "processor_ordinal"), "1");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 1, "ordinal"), "0");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 1, "file_id"), "file_PktSub0aaaa");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 1, "parent_file_id"), "file_Pkt0001aaaa");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 2, "processor_ordinal"), "2");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 2, "name"), "packet-receipt-1.pdf");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_FILES, 2, "page_count"), "4");
+
+	/* the one merged processor belongs to the third output */
+	ck_assert_str_eq(cell(rr, T_MERGED, 0, "run_id"), "workflow_run_Spl0001aaaa");
+	ck_assert_str_eq(cell(rr, T_MERGED, 0, "processor_ordinal"), "2");
+	ck_assert_str_eq(cell(rr, T_MERGED, 0, "ordinal"), "0");
+	ck_assert_str_eq(cell(rr, T_MERGED, 0, "processor_id"), "dp_Mrg1");
+	ck_assert_str_eq(cell(rr, T_MERGED, 0, "processor_version_id"), "dpv_Mrg1");
+	ck_assert_str_eq(cell(rr, T_MERGED, 0, "processor_name"), "Receipt Line Items");
+}
+END_TEST
+
+START_TEST(test_failed)
+{
+	const struct cell_exp run[] = {
+		C_TEXT("status", "FAILED"),
+		C_TEXT("failure_reason", "INTERNAL_ERROR"),
+		C_TEXT("failure_message", "The file could not be processed."),
+		C_TEXT("start_time", "2025-05-04T12:00:00Z"),
+		C_TEXT("end_time", "2024-03-21T15:35:00Z"),	/* before the start, stored as given */
+		C_NULL("reviewed_by"),
+		C_NULL("rejection_note"),
+	};
+	const struct cell_exp file[] = {
+		C_TEXT("file_id", "file_Fail0001aaa"),
+		C_TEXT("credits", "0.5"),
+		C_NULL("raw_text"),		/* no contents at all */
+		C_NULL("markdown"),
+	};
+	const struct cell_exp proc[] = {
+		C_TEXT("id", "dpr_Fail0001aaa"),
+		C_TEXT("status", "FAILED"),
+		C_TEXT("failure_reason", "DOCUMENT_PROCESSOR_ERROR"),
+		C_TEXT("failure_message", "extraction failed after retries"),
+		C_TEXT("output", "{}"),
+		C_NULL("initial_output"),
+		C_NULL("reviewed_output"),
+	};
+	struct run_rows *rr = norm_fixture("failed.json", true);
+
+	expect_cells(rr, T_RUNS, 0, run, NEXP(run));
+	expect_cells(rr, T_FILES, 0, file, NEXP(file));
+	expect_cells(rr, T_PROCESSOR_RUNS, 0, proc, NEXP(proc));
+}
+END_TEST
+
+/* Every optional field is JSON null: every optional column is SQL NULL. */
+START_TEST(test_nulls)
+{
+	const struct cell_exp run[] = {
+		C_TEXT("id", "workflow_run_Nul0001aaaa"),
+		C_TEXT("name", "empty.txt"),
+		C_TEXT("status", "PROCESSING"),
+		C_TEXT("workflow_id", "workflow_X"),
+		C_TEXT("workflow_version", "draft"),
+		C_TEXT("workflow_name", "Scratch"),
+		C_NULL("batch_id"),
+		C_TEXT("reviewed", "false"),
+		C_NULL("reviewed_by"),
+		C_NULL("reviewed_at"),
+		C_NULL("rejection_note"),
+		C_NULL("failure_reason"),
+		C_NULL("failure_message"),
+		C_TEXT("initial_run_at", "2025-05-08T00:00:00Z"),
+		C_NULL("start_time"),
+		C_NULL("end_time"),
+		C_NULL("credits"),
+		C_TEXT("metadata", "{}"),
+	};
+	const struct cell_exp file[] = {
+		C_TEXT("file_id", "file_Nul0001aaaa"),
+		C_TEXT("name", "nulls.pdf"),
+		C_NULL("type"),
+		C_NULL("parent_file_id"),
+		C_NULL("page_count"),
+		C_NULL("parent_split_id"),
+		C_NULL("parent_split_type"),
+		C_NULL("parent_split_identifier"),
+		C_NULL("parent_split_start_page"),
+		C_NULL("parent_split_end_page"),
+		C_TEXT("created_at", "2025-05-02T09:14:03Z"),
+		C_TEXT("updated_at", "2025-05-02T09:15:41Z"),
+		C_NULL("credits"),
+		C_NULL("raw_text"),
+		C_NULL("markdown"),
+		C_JSON("metadata", "{\"pageCount\": null, \"parentSplit\": null}"),
+	};
+	struct run_rows *rr = norm_fixture("nulls.json", true);
+	const char *raw = cell(rr, T_RUNS, 0, "raw");
+
+	expect_cells(rr, T_RUNS, 0, run, NEXP(run));
+	expect_cells(rr, T_FILES, 0, file, NEXP(file));
+	/* raw is the object as received: its nulls are kept */
+	ck_assert_ptr_nonnull(strstr(raw, "\"batchId\":null"));
+	ck_assert_ptr_nonnull(strstr(raw, "\"contents\":null"));
+}
+END_TEST
+
+/* Optional fields absent: NULL, and no child rows at all. */
+START_TEST(test_minimal)
+{
+	static const char raw[] = "{\"object\": \"workflow_run\", \"id\": \"workflow_run_Min0001aaaa\", "
+		"\"name\": \"empty.txt\", \"url\": \"https://dashboard.extend.ai/workflows/workflow_X"
+		"?workflowRunId=workflow_run_Min0001aaaa\", \"status\": \"PENDING\", \"metadata\": {}, "
+		"\"files\": [], \"initialRunAt\": \"2025-05-08T00:00:00Z\", \"reviewed\": false, "
+		"\"outputs\": [], \"stepRuns\": [], \"workflow\": {\"object\": \"workflow\", "
+		"\"id\": \"workflow_X\", \"version\": \"draft\", \"name\": \"Scratch\"}}";
+	const struct cell_exp run[] = {
+		C_TEXT("id", "workflow_run_Min0001aaaa"),
+		C_TEXT("name", "empty.txt"),
+		C_TEXT("url", "https://dashboard.extend.ai/workflows/workflow_X?workflowRunId=workflow_run_Min0001aaaa"),
+		C_TEXT("status", "PENDING"),
+		C_TEXT("workflow_id", "workflow_X"),
+		C_TEXT("workflow_version", "draft"),
+		C_TEXT("workflow_name", "Scratch"),
+		C_NULL("batch_id"),
+		C_TEXT("reviewed", "false"),
+		C_NULL("reviewed_by"),
+		C_NULL("reviewed_at"),
+		C_NULL("rejection_note"),
+		C_NULL("failure_reason"),
+		C_NULL("failure_message"),
+		C_TEXT("initial_run_at", "2025-05-08T00:00:00Z"),
+		C_NULL("start_time"),
+		C_NULL("end_time"),
+		C_NULL("credits"),
+		C_TEXT("metadata", "{}"),
+		C_JSON("raw", raw),
+	};
+	struct run_rows *rr = norm_fixture("minimal.json", true);
+
+	expect_all_cells(rr, T_RUNS, 0, run, NEXP(run));
+	for (int t = T_FILES; t < T_COUNT; t++)
+		ck_assert_uint_eq(rr->t[t].nrows, 0);
+}
+END_TEST
+
+START_TEST(test_spreadsheet)
+{
+	const struct cell_exp file[] = {
+		C_TEXT("file_id", "file_Xls0001aaaa"),
+		C_TEXT("type", "EXCEL"),
+		C_NULL("page_count"),
+		C_TEXT("credits", "0.0"),
+		C_TEXT("raw_text", ""),		/* empty text is not NULL */
+		C_TEXT("markdown", ""),
+		C_TEXT("metadata", "{}"),
+	};
+	const struct cell_exp sheet0[] = {
+		C_TEXT("run_id", "workflow_run_Xls0001aaaa"),
+		C_TEXT("file_ordinal", "0"),
+		C_TEXT("ordinal", "0"),
+		C_TEXT("sheet_name", "Q1"),
+		C_TEXT("raw_text", "month,amount\nJan,10\nFeb,12"),
+	};
+	const struct cell_exp sheet1[] = {
+		C_TEXT("run_id", "workflow_run_Xls0001aaaa"),
+		C_TEXT("file_ordinal", "0"),
+		C_TEXT("ordinal", "1"),
+		C_TEXT("sheet_name", "Q2"),
+		C_TEXT("raw_text", "month,amount\nApr,9"),
+	};
+	struct run_rows *rr = norm_fixture("spreadsheet.json", true);
+
+	expect_cells(rr, T_FILES, 0, file, NEXP(file));
+	ck_assert_uint_eq(rr->t[T_FILE_PAGES].nrows, 0);
+	ck_assert_uint_eq(rr->t[T_FILE_SHEETS].nrows, 2);
+	expect_all_cells(rr, T_FILE_SHEETS, 0, sheet0, NEXP(sheet0));
+	expect_all_cells(rr, T_FILE_SHEETS, 1, sheet1, NEXP(sheet1));
+}
+END_TEST
+
+START_TEST(test_review_states)
+{
+	const struct cell_exp review[] = {
+		C_TEXT("status", "NEEDS_REVIEW"),
+		C_TEXT("reviewed", "false"),
+		C_NULL("reviewed_by"),
+		C_NULL("reviewed_at"),
+		C_NULL("rejection_note"),
+		C_TEXT("credits", "25"),
+	};
+	const struct cell_exp rejected[] = {
+		C_TEXT("status", "REJECTED"),
+		C_TEXT("name", "not-an-invoice.pdf"),
+		C_TEXT("reviewed", "true"),
+		C_TEXT("reviewed_by", "ops@example.com"),
+		C_TEXT("reviewed_at", "2025-05-06T11:00:00Z"),
+		C_TEXT("rejection_note", "This is a purchase order, not an invoice."),
+		C_NULL("failure_reason"),
+		C_TEXT("end_time", "2025-05-06T11:00:00Z"),
+	};
+	const struct cell_exp cancelling[] = {
+		C_TEXT("status", "CANCELLING"),
+		C_TEXT("name", "big.pdf"),
+		C_NULL("rejection_note"),
+		C_NULL("failure_reason"),
+		C_TEXT("start_time", "2025-05-07T10:00:00Z"),
+		C_TEXT("credits", "25"),
+	};
+	struct run_rows *rr;
+
+	rr = norm_fixture("needs_review.json", true);
+	expect_cells(rr, T_RUNS, 0, review, NEXP(review));
+	assert_json_text(cell(rr, T_PROCESSOR_RUNS, 0, "output"), "{\"value\": {\"total\": null}, \"metadata\": "
+			 "{\"total\": {\"ocrConfidence\": 0.31, \"logprobsConfidence\": 0.4}}}", "output");
+	ck_assert_str_eq(cell(rr, T_FILE_PAGES, 0, "raw_text"), "page 1 of blurry.pdf");
+
+	rr = norm_fixture("rejected.json", true);
+	expect_cells(rr, T_RUNS, 0, rejected, NEXP(rejected));
+	ck_assert_str_eq(cell(rr, T_FILES, 0, "credits"), "0.5");
+
+	rr = norm_fixture("cancelling.json", true);
+	expect_cells(rr, T_RUNS, 0, cancelling, NEXP(cancelling));
+	ck_assert_str_eq(cell(rr, T_FILES, 0, "credits"), "1.5");
+	ck_assert_str_eq(cell(rr, T_FILES, 0, "page_count"), "3");
+	ck_assert_ptr_null(cell(rr, T_FILES, 0, "raw_text"));
+}
+END_TEST
+
+/* The legacy EXTRACT output shape is kept as it came, whole. */
+START_TEST(test_legacy_extract)
+{
+	const char *out_path[] = { "workflowRun", "outputs", "0", "output" };
+	struct run_rows *rr = norm_fixture("legacy_extract.json", true);
+
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_RUNS, 0, "type"), "EXTRACT");
+	assert_json_value(cell(rr, T_PROCESSOR_RUNS, 0, "output"),
+			  fixture_json("legacy_extract.json", out_path, NEXP(out_path)), "legacy output");
+	ck_assert_str_eq(cell(rr, T_RUNS, 0, "start_time"), "2025-03-01T08:00:00Z");
+	ck_assert_str_eq(cell(rr, T_RUNS, 0, "end_time"), "2025-03-01T08:00:31Z");
+}
+END_TEST
+
+/* --- bodies that are not the run --- */
+
+#define RUN_OPEN "{\"success\": true, \"workflowRun\": {\"id\": \"workflow_run_T1\", "
+
+struct bad_body {
+	const char *what;
+	const char *body;
+	size_t len;		/* 0: strlen(body) */
+	const char *in_err;	/* text the reason must contain */
+};
+
+static const struct bad_body bad_bodies[] = {
+	{ "malformed", "{\"success\": true, \"workflowRun\": {", 0, "not valid JSON" },
+	{ "empty", "", 0, "empty" },
+	{ "only whitespace", " \n", 0, "not valid JSON" },
+	{ "array", "[{\"success\": true, \"workflowRun\": {\"id\": \"workflow_run_T1\", \"status\": \"PENDING\"}}]",
+	  0, "not a JSON object" },
+	{ "string", "\"workflow_run_T1\"", 0, "not a JSON object" },
+	{ "api error", "{\"success\": false, \"error\": \"Workflow run not found\"}", 0, "Workflow run not found" },
+	{ "no run", "{\"success\": true}", 0, "workflowRun" },
+	{ "run not an object", "{\"success\": true, \"workflowRun\": [\"workflow_run_T1\"]}", 0, "workflowRun" },
+	{ "no id", "{\"success\": true, \"workflowRun\": {\"status\": \"PENDING\"}}", 0, "id" },
+	{ "numeric id", "{\"success\": true, \"workflowRun\": {\"id\": 7, \"status\": \"PENDING\"}}", 0, "id" },
+	{ "other id", "{\"success\": true, \"workflowRun\": {\"id\": \"workflow_run_T2\", \"status\": \"PENDING\"}}",
+	  0, "another run" },
+	{ "id with NUL", RUN_OPEN "\"id\": \"workflow_run_T1\\u0000x\", \"status\": \"PENDING\"}}", 0, "another run" },
+	{ "no status", RUN_OPEN "\"name\": \"x.pdf\"}}", 0, "status" },
+	{ "null status", RUN_OPEN "\"status\": null}}", 0, "status" },
+	{ "empty status", RUN_OPEN "\"status\": \"\"}}", 0, "status" },
+	{ "invalid UTF-8", RUN_OPEN "\"status\": \"PENDING\", \"name\": \"bad \xff\xfe name\"}}", 0, "utf-8" },
+	{ "overlong UTF-8", RUN_OPEN "\"status\": \"PENDING\", \"name\": \"\xc0\xaf\"}}", 0, "UTF-8" },
+	{ "cut UTF-8", RUN_OPEN "\"status\": \"PENDING\", \"name\": \"\xe2\x82\"}}", 0, "UTF-8" },
+	{ "UTF-8 surrogate", RUN_OPEN "\"status\": \"PENDING\", \"name\": \"\xed\xa0\x80\"}}", 0, "UTF-8" },
+	{ "UTF-8 above U+10FFFF", RUN_OPEN "\"status\": \"PENDING\", \"name\": \"\xf4\x90\x80\x80\"}}", 0, "UTF-8" },
+	{ "UTF-8 in a key", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": {\"\xe0\x80\xaf\": 1}}}", 0, "UTF-8" },
+	{ "trailing garbage", RUN_OPEN "\"status\": \"PENDING\"}} x", 0, "JSON" },
+	{ "second object", RUN_OPEN "\"status\": \"PENDING\"}}{}", 0, "JSON" },
+	{ "NUL then garbage", RUN_OPEN "\"status\": \"PENDING\"}}\0garbage",
+	  sizeof(RUN_OPEN "\"status\": \"PENDING\"}}\0garbage") - 1, "JSON" },
+	{ "trailing comma", RUN_OPEN "\"status\": \"PENDING\",}}", 0, "JSON" },
+};
+
+START_TEST(test_bad_body)
+{
+	const struct bad_body *b = &bad_bodies[_i];
+	size_t len = b->len != 0 ? b->len : strlen(b->body);
+	const char *err = norm_fail(b->body, len, "workflow_run_T1", b->what);
+
+	ck_assert_msg(strcasestr(err, b->in_err) != NULL, "%s: err \"%s\" does not mention \"%s\"", b->what, err,
+		      b->in_err);
+}
+END_TEST
+
+/* Every prefix of a good body is refused (a body cut short by the network is never half a run). */
+START_TEST(test_truncated_bodies)
+{
+	const struct fixture *fx = fixture_named("minimal.json");
+	size_t len, end;
+	const char *body = read_data("runs/minimal.json", &len);
+
+	end = (size_t)(strrchr(body, '}') - body);
+	for (size_t n = 0; n <= end; n++) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "first %zu bytes", n);
+		norm_fail(body, n, fx->id, what);
+	}
+}
+END_TEST
+
+START_TEST(test_truncated_half)
+{
+	const struct fixture *fx = fixture_named("seed_example.json");
+	size_t len;
+	const char *body = read_data("runs/seed_example.json", &len);
+	const char *err = norm_fail(body, len / 2, fx->id, "half of seed_example.json");
+
+	ck_assert_ptr_nonnull(strstr(err, "not valid JSON"));
+}
+END_TEST
+
+/* The reason never quotes the body (which may hold customer data), only the API's own message. */
+START_TEST(test_err_quotes_no_body)
+{
+	static const char *const bodies[] = {
+		"{\"success\": true, \"workflowRun\": {\"id\": \"workflow_run_CustomerSecret\", \"status\": \"PENDING\"}}",
+		RUN_OPEN "\"status\": \"PENDING\", \"name\": \"CustomerSecret",
+		RUN_OPEN "\"status\": \"PENDING\", \"name\": \"CustomerSecret\xff\"}}",
+		RUN_OPEN "\"status\": \"PENDING\"}} CustomerSecret",
+		"{\"success\": true, \"CustomerSecret\": }",
+	};
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		const char *err = norm_fail(bodies[i], strlen(bodies[i]), "workflow_run_T1", "body quoting");
+
+		ck_assert_msg(strstr(err, "CustomerSecret") == NULL, "err quotes the body: %s", err);
+	}
+}
+END_TEST
+
+/* The body need not be NUL-terminated: one that ends at an unreadable page is parsed without reading past it. */
+START_TEST(test_unterminated_body)
+{
+	static const char *const bodies[] = {
+		RUN_OPEN "\"status\": \"PENDING\"}}",
+		RUN_OPEN "\"status\": \"PENDING\"}}\n",
+		RUN_OPEN "\"status\": \"PENDING\"}}  \r\n",
+		RUN_OPEN "\"status\": \"PENDING\"",
+		RUN_OPEN "\"status\": \"PENDING\"}} x",
+	};
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ck_assert(map != MAP_FAILED);
+	ck_assert_int_eq(mprotect(map + page, page, PROT_NONE), 0);
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		size_t len = strlen(bodies[i]);
+		char *b = map + page - len;
+		struct run_rows *rr = NULL;
+		char err[NORMALIZE_ERR_SIZE];
+		int rc;
+
+		memcpy(b, bodies[i], len);
+		rc = normalize_body(b, len, "workflow_run_T1", true, &rr, err, sizeof(err));
+		normalize_free(rr);
+		ck_assert_int_eq(rc, i < 3 ? 0 : -EINVAL);
+		ck_assert_int_eq(normalize_error_message(b, len, err, sizeof(err)), -1);
+	}
+	munmap(map, 2 * page);
+}
+END_TEST
+
+/* --- NUL characters: dropped, the rest kept, the run still written --- */
+
+START_TEST(test_nul_characters)
+{
+	static const char body[] = "{\"success\": true, \"workflowRun\": {\"id\": \"workflow_run_Z1\", "
+		"\"status\": \"PROCESSED\", \"name\": \"ab\\u0000cd\", "
+		"\"metadata\": {\"note\": \"x\\u0000y\", \"\\u0000\": \"\\u0000\", \"ctl\": \"a\\u0001b\"}, "
+		"\"files\": [{\"object\": \"file\", \"id\": \"f\\u00001\", \"name\": \"n\\u0000.pdf\", "
+		"\"createdAt\": \"2025-05-02T09:14:03Z\\u0000\", "
+		"\"contents\": {\"rawText\": \"raw\\u0000text\", \"markdown\": \"\\u0000\", "
+		"\"pages\": [{\"pageNumber\": 1, \"rawText\": \"page\\u0000one\", \"markdown\": \"# \\u0000x\", "
+		"\"html\": \"<p>\\u0000</p>\"}]}}], "
+		"\"outputs\": [{\"id\": \"dpr_\\u0000Z\", \"output\": {\"value\": {\"v\": \"1\\u00002\"}}}], "
+		"\"stepRuns\": [{\"id\": \"s\", \"output\": {\"rules\": [{\"name\": \"r\\u0000\", "
+		"\"error\": \"\\u0000e\"}]}}]}}";
+	struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_Z1", true);
+	const char *raw = cell(rr, T_RUNS, 0, "raw");
+
+	ck_assert_str_eq(cell(rr, T_RUNS, 0, "name"), "abcd");
+	assert_json_text(cell(rr, T_RUNS, 0, "metadata"), "{\"note\": \"xy\", \"\": \"\", \"ctl\": \"a\\u0001b\"}",
+			 "metadata");
+	ck_assert_str_eq(cell(rr, T_FILES, 0, "file_id"), "f1");
+	ck_assert_str_eq(cell(rr, T_FILES, 0, "name"), "n.pdf");
+	ck_assert_str_eq(cell(rr, T_FILES, 0, "raw_text"), "rawtext");
+	ck_assert_str_eq(cell(rr, T_FILES, 0, "markdown"), "");
+	ck_assert_str_eq(cell(rr, T_FILE_PAGES, 0, "raw_text"), "pageone");
+	ck_assert_str_eq(cell(rr, T_FILE_PAGES, 0, "markdown"), "# x");
+	ck_assert_str_eq(cell(rr, T_FILE_PAGES, 0, "html"), "<p></p>");
+	ck_assert_str_eq(cell(rr, T_PROCESSOR_RUNS, 0, "id"), "dpr_Z");
+	assert_json_text(cell(rr, T_PROCESSOR_RUNS, 0, "output"), "{\"value\": {\"v\": \"12\"}}", "output");
+	ck_assert_str_eq(cell(rr, T_STEP_RULES, 0, "name"), "r");
+	ck_assert_str_eq(cell(rr, T_STEP_RULES, 0, "error"), "e");
+	ck_assert_ptr_nonnull(strstr(raw, "\"name\":\"abcd\""));
+	ck_assert_ptr_nonnull(strstr(raw, "\"rawText\":\"pageone\""));
+	for (int t = 0; t < T_COUNT; t++) {
+		for (size_t r = 0; r < rr->t[t].nrows; r++) {
+			for (int c = 0; c < normalize_tables[t].ncols; c++) {
+				const char *v = normalize_cell(rr, t, r, c);
+
+				ck_assert_msg(v == NULL || strstr(v, "\\u0000") == NULL, "%s.%s keeps a \\u0000: %s",
+					      normalize_tables[t].name, normalize_tables[t].cols[c], v);
+			}
+		}
+	}
+}
+END_TEST
+
+/*
+ * A NUL inside an object key: the key loses only the NUL, like any other
+ * text ("ke\u0000y" -> "key"), and two keys that differ after the NUL stay
+ * two keys.
+ */
+START_TEST(test_nul_in_keys)
+{
+	static const char body[] = "{\"success\": true, \"workflowRun\": {\"id\": \"workflow_run_Z2\", "
+		"\"status\": \"PROCESSED\", \"metadata\": {\"ke\\u0000y\": \"v\", \"a\\u0000b\": 1, \"a\\u0000c\": 2}}}";
+	struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_Z2", true);
+
+	assert_json_text(cell(rr, T_RUNS, 0, "metadata"), "{\"key\": \"v\", \"ab\": 1, \"ac\": 2}", "metadata");
+	ck_assert_ptr_nonnull(strstr(cell(rr, T_RUNS, 0, "raw"), "\"key\":\"v\""));
+}
+END_TEST
+
+/* --- lenience: the API's optional fields with surprising values never lose the run --- */
+
+START_TEST(test_lenient_types)
+{
+	static const char body[] = "{\"success\": true, \"workflowRun\": {\"id\": \"workflow_run_L1\", "
+		"\"status\": \"ARCHIVED\", \"name\": \"n\", \"futureField\": {\"nested\": [1, 2]}, "
+		"\"reviewed\": \"yes\", \"reviewedAt\": \"not-a-date\", \"startTime\": \"2025-02-30T00:00:00Z\", "
+		"\"endTime\": \"2024-02-29T23:59:59+05:30\", \"initialRunAt\": \"2025-13-01T00:00:00Z\", "
+		"\"usage\": {\"credits\": \"abc\"}, \"batchId\": 12, \"metadata\": \"not an object\", "
+		"\"workflow\": {\"id\": \"w\", \"version\": 3}, "
+		"\"files\": [\"x\", {\"id\": \"f1\", \"metadata\": {\"pageCount\": \"12\", \"parentSplit\": \"s\"}, "
+		"\"usage\": {\"credits\": true}, \"createdAt\": 20250502, \"updatedAt\": \"2025-05-02T25:00:00Z\", "
+		"\"contents\": {\"rawText\": 5, \"pages\": \"p\", \"sheets\": [1, {\"sheetName\": \"S\"}]}}, null, "
+		"{\"id\": \"f3\", \"metadata\": {\"pageCount\": 12, \"parentSplit\": {\"startPage\": \"1\", "
+		"\"endPage\": 99999999999}}, \"usage\": \"lots\"}], "
+		"\"outputs\": [{\"id\": \"dpr\", \"type\": 7, \"status\": \"WEIRD\", \"reviewed\": \"yes\", "
+		"\"edited\": 1, \"files\": \"x\", \"mergedProcessors\": [null, {\"processorId\": \"p\"}], "
+		"\"usage\": {\"credits\": null}}], "
+		"\"stepRuns\": [{\"id\": \"s\", \"status\": 3, \"step\": {\"type\": 5}, "
+		"\"output\": {\"rules\": [{\"name\": \"r\", \"valid\": \"true\", \"validArray\": \"v\"}]}}]}}";
+	const struct cell_exp run[] = {
+		C_TEXT("status", "ARCHIVED"),
+		C_NULL("reviewed"),
+		C_NULL("reviewed_at"),
+		C_NULL("start_time"),		/* no 30 February */
+		C_TEXT("end_time", "2024-02-29T23:59:59+05:30"),
+		C_NULL("initial_run_at"),
+		C_NULL("credits"),
+		C_TEXT("batch_id", "12"),
+		C_TEXT("workflow_version", "3"),
+		C_JSON("metadata", "\"not an object\""),
+	};
+	const struct cell_exp f1[] = {
+		C_TEXT("ordinal", "1"),
+		C_TEXT("file_id", "f1"),
+		C_NULL("page_count"),
+		C_NULL("parent_split_id"),
+		C_NULL("parent_split_start_page"),
+		C_NULL("credits"),
+		C_NULL("created_at"),
+		C_NULL("updated_at"),
+		C_TEXT("raw_text", "5"),
+	};
+	const struct cell_exp f3[] = {
+		C_TEXT("ordinal", "3"),
+		C_TEXT("file_id", "f3"),
+		C_TEXT("page_count", "12"),
+		C_NULL("parent_split_start_page"),
+		C_NULL("parent_split_end_page"),	/* beyond PostgreSQL's integer */
+		C_NULL("credits"),
+	};
+	const struct cell_exp proc[] = {
+		C_TEXT("type", "7"),
+		C_TEXT("status", "WEIRD"),
+		C_NULL("reviewed"),
+		C_NULL("edited"),
+		C_NULL("credits"),
+	};
+	struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_L1", true);
+	const char *raw = cell(rr, T_RUNS, 0, "raw");
+
+	ck_assert_str_eq(rr->status, "ARCHIVED");
+	expect_cells(rr, T_RUNS, 0, run, NEXP(run));
+	ck_assert_uint_eq(rr->t[T_FILES].nrows, 2);
+	expect_cells(rr, T_FILES, 0, f1, NEXP(f1));
+	expect_cells(rr, T_FILES, 1, f3, NEXP(f3));
+	ck_assert_uint_eq(rr->t[T_FILE_PAGES].nrows, 0);
+	ck_assert_uint_eq(rr->t[T_FILE_SHEETS].nrows, 1);
+	ck_assert_str_eq(cell(rr, T_FILE_SHEETS, 0, "file_ordinal"), "1");
+	ck_assert_str_eq(cell(rr, T_FILE_SHEETS, 0, "ordinal"), "1");
+	ck_assert_str_eq(cell(rr, T_FILE_SHEETS, 0, "sheet_name"), "S");
+	ck_assert_ptr_null(cell(rr, T_FILE_SHEETS, 0, "raw_text"));
+	expect_cells(rr, T_PROCESSOR_RUNS, 0, proc, NEXP(proc));
+	ck_assert_uint_eq(rr->t[T_PROCESSOR_FILES].nrows, 0);
+	ck_assert_uint_eq(rr->t[T_MERGED].nrows, 1);
+	ck_assert_str_eq(cell(rr, T_MERGED, 0, "ordinal"), "1");
+	ck_assert_str_eq(cell(rr, T_MERGED, 0, "processor_id"), "p");
+	ck_assert_str_eq(cell(rr, T_STEP_RUNS, 0, "status"), "3");
+	ck_assert_str_eq(cell(rr, T_STEP_RUNS, 0, "step_type"), "5");
+	ck_assert_ptr_null(cell(rr, T_STEP_RUNS, 0, "step_id"));
+	ck_assert_ptr_null(cell(rr, T_STEP_RULES, 0, "valid"));
+	ck_assert_str_eq(cell(rr, T_STEP_RULES, 0, "valid_array"), "\"v\"");
+
+	/* what did not fit a column is still in raw */
+	ck_assert_ptr_nonnull(strstr(raw, "\"futureField\":{\"nested\":[1,2]}"));
+	ck_assert_ptr_nonnull(strstr(raw, "\"reviewed\":\"yes\""));
+	ck_assert_ptr_nonnull(strstr(raw, "\"reviewedAt\":\"not-a-date\""));
+	ck_assert_ptr_nonnull(strstr(raw, "\"startTime\":\"2025-02-30T00:00:00Z\""));
+	ck_assert_ptr_nonnull(strstr(raw, "\"credits\":\"abc\""));
+	ck_assert_ptr_nonnull(strstr(raw, "\"pageCount\":\"12\""));
+	ck_assert_ptr_nonnull(strstr(raw, "[\"x\",{"));
+}
+END_TEST
+
+/* Wrongly typed containers: no child rows, no failure. */
+START_TEST(test_lenient_containers)
+{
+	static const char body[] = RUN_OPEN "\"status\": \"PENDING\", \"files\": \"x\", \"outputs\": {\"a\": 1}, "
+		"\"stepRuns\": 3, \"workflow\": [], \"usage\": [1]}}";
+	struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_T1", true);
+
+	for (int t = T_FILES; t < T_COUNT; t++)
+		ck_assert_uint_eq(rr->t[t].nrows, 0);
+	ck_assert_ptr_null(cell(rr, T_RUNS, 0, "workflow_id"));
+	ck_assert_ptr_null(cell(rr, T_RUNS, 0, "credits"));
+	ck_assert_ptr_null(cell(rr, T_RUNS, 0, "metadata"));
+	ck_assert_ptr_null(cell(rr, T_RUNS, 0, "name"));
+	ck_assert_ptr_nonnull(strstr(cell(rr, T_RUNS, 0, "raw"), "\"files\":\"x\""));
+}
+END_TEST
+
+/* Valid RFC 3339 forms are kept as given; impossible dates and other shapes become NULL. */
+START_TEST(test_timestamps)
+{
+	static const struct {
+		const char *in;
+		bool ok;
+	} cases[] = {
+		{ "2025-05-02T09:14:03Z", true },
+		{ "2025-05-02T09:14:03.512Z", true },
+		{ "2025-05-02t09:14:03z", true },
+		{ "2025-05-02T09:14:03+02:00", true },
+		{ "2025-05-02T09:14:03.1-07:30", true },
+		{ "2024-02-29T00:00:00Z", true },
+		{ "2000-02-29T00:00:00Z", true },
+		{ "2025-02-29T00:00:00Z", false },
+		{ "1900-02-29T00:00:00Z", false },
+		{ "2025-02-30T00:00:00Z", false },
+		{ "2025-04-31T00:00:00Z", false },
+		{ "2025-00-10T00:00:00Z", false },
+		{ "2025-05-02T24:00:00Z", false },
+		{ "2025-05-02T09:60:00Z", false },
+		{ "2025-05-02T09:14:03", false },
+		{ "2025-05-02T09:14:03.Z", false },
+		{ "2025-05-02T09:14:03Zjunk", false },
+		{ "2025-05-02T09:14:03+2:00", false },
+		{ "not-a-date", false },
+		{ "", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char body[512];
+		struct run_rows *rr;
+		const char *got;
+
+		snprintf(body, sizeof(body), RUN_OPEN "\"status\": \"PENDING\", \"startTime\": \"%s\"}}", cases[i].in);
+		rr = norm_ok(body, strlen(body), "workflow_run_T1", true);
+		got = cell(rr, T_RUNS, 0, "start_time");
+		if (cases[i].ok)
+			ck_assert_msg(got != NULL && strcmp(got, cases[i].in) == 0, "%s: got %s", cases[i].in, got);
+		else
+			ck_assert_msg(got == NULL, "%s: expected NULL, got %s", cases[i].in, got);
+	}
+}
+END_TEST
+
+/*
+ * Numbers.  The fixtures' numbers are kept exactly as written (asserted
+ * above: "25", "12.5", "1.0", "0.0", "3.0").  For other spellings the test
+ * accepts any text PostgreSQL's numeric reads as the same value (so "-0"
+ * may become "0"), because the column is numeric and the jsonb columns
+ * compare numbers by value.
+ */
+START_TEST(test_numbers)
+{
+	static const char *const credits[] = {
+		"1.0", "1.50", "0", "-0", "-0.0", "1e2", "1E+2", "2.5e-3", "12345678901234", "9007199254740993",
+		"-9223372036854775808", "9223372036854775807", "0.1000000000000000055511151231257827",
+	};
+
+	for (size_t i = 0; i < sizeof(credits) / sizeof(credits[0]); i++) {
+		char body[512], what[64], meta[128];
+		struct run_rows *rr;
+
+		snprintf(body, sizeof(body), RUN_OPEN "\"status\": \"PENDING\", \"usage\": {\"credits\": %s}, "
+			 "\"metadata\": {\"n\": %s}}}", credits[i], credits[i]);
+		rr = norm_ok(body, strlen(body), "workflow_run_T1", true);
+		snprintf(what, sizeof(what), "credits %s", credits[i]);
+		assert_numeric_eq(cell(rr, T_RUNS, 0, "credits"), credits[i], what);
+		snprintf(meta, sizeof(meta), "%s", cell(rr, T_RUNS, 0, "metadata"));
+		ck_assert_msg(strncmp(meta, "{\"n\":", 5) == 0 && meta[strlen(meta) - 1] == '}', "metadata %s", meta);
+		meta[strlen(meta) - 1] = '\0';
+		snprintf(what, sizeof(what), "metadata.n %s", credits[i]);
+		assert_numeric_eq(meta + 5, credits[i], what);
+	}
+}
+END_TEST
+
+/* An integer too large for 64 bits keeps its value (credits, and any number inside metadata or raw). */
+START_TEST(test_big_integers)
+{
+	static const char body[] = RUN_OPEN "\"status\": \"PENDING\", \"usage\": {\"credits\": 123456789012345678901234}, "
+		"\"metadata\": {\"order\": 98765432109876543210987}}}";
+	struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_T1", true);
+	char meta[256];
+
+	assert_numeric_eq(cell(rr, T_RUNS, 0, "credits"), "123456789012345678901234", "credits");
+	snprintf(meta, sizeof(meta), "%s", cell(rr, T_RUNS, 0, "metadata"));
+	ck_assert_msg(strncmp(meta, "{\"order\":", 9) == 0 && strlen(meta) > 10, "metadata %s", meta);
+	meta[strlen(meta) - 1] = '\0';
+	assert_numeric_eq(meta + 9, "98765432109876543210987", "metadata.order");
+}
+END_TEST
+
+/* --- error bodies --- */
+
+START_TEST(test_error_message)
+{
+	static const struct {
+		const char *file;
+		const char *msg;
+	} cases[] = {
+		{ "errors/401_legacy.json", "Invalid API key" },
+		{ "errors/404_legacy.json", "Workflow run not found" },
+		{ "errors/429.json", "RATE_LIMIT_EXCEEDED: Too many requests. Back off and retry." },
+		{ "errors/500.json", "INTERNAL_ERROR: Something went wrong." },
+	};
+	char out[256];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len;
+		const char *body = read_data(cases[i].file, &len);
+
+		memset(out, 'x', sizeof(out));
+		ck_assert_int_eq(normalize_error_message(body, len, out, sizeof(out)), 0);
+		ck_assert_str_eq(out, cases[i].msg);
+	}
+}
+END_TEST
+
+START_TEST(test_error_message_odd)
+{
+	static const char html[] = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
+		"<body><center><h1>502 Bad Gateway</h1></center></body>\r\n</html>\r\n";
+	static const char multi[] = "{\"code\": \"X\", \"message\": \"line one\\nline two\\ttab\"}";
+	static const char code_only[] = "{\"code\": \"RATE_LIMIT_EXCEEDED\"}";
+	char out[256], small[8];
+	size_t len;
+	const char *seed = read_data("runs/seed_example.json", &len);
+
+	ck_assert_int_eq(normalize_error_message(html, strlen(html), out, sizeof(out)), -1);
+	ck_assert_int_eq(normalize_error_message("", 0, out, sizeof(out)), -1);
+	ck_assert_int_eq(normalize_error_message("\"Not found\"", 11, out, sizeof(out)), -1);
+	ck_assert_int_eq(normalize_error_message("{\"success\": false}", 18, out, sizeof(out)), -1);
+	ck_assert_int_eq(normalize_error_message("{\"error\": 404}", 14, out, sizeof(out)), -1);
+	ck_assert_int_eq(normalize_error_message(seed, len, out, sizeof(out)), -1);
+
+	ck_assert_int_eq(normalize_error_message(multi, strlen(multi), out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "X: line one line two tab");
+	ck_assert_int_eq(normalize_error_message(code_only, strlen(code_only), out, sizeof(out)), 0);
+	ck_assert_str_eq(out, "RATE_LIMIT_EXCEEDED");
+	ck_assert_int_eq(normalize_error_message(code_only, strlen(code_only), small, sizeof(small)), 0);
+	ck_assert_str_eq(small, "RATE_LI");
+}
+END_TEST
+
+/* --- the table definitions and accessors --- */
+
+START_TEST(test_tables)
+{
+	static const char *const names[T_COUNT] = {
+		"workflow_runs", "workflow_run_files", "workflow_run_file_pages", "workflow_run_file_sheets",
+		"processor_runs", "processor_run_files", "processor_run_merged_processors", "step_runs",
+		"step_run_rules",
+	};
+	struct run_rows *rr = norm_fixture("minimal.json", true);
+
+	for (int t = 0; t < T_COUNT; t++) {
+		ck_assert_str_eq(normalize_tables[t].name, names[t]);
+		ck_assert_int_eq(normalize_col(t, "no_such_column"), -1);
+		for (int c = 0; c < normalize_tables[t].ncols; c++)
+			ck_assert_int_eq(normalize_col(t, normalize_tables[t].cols[c]), c);
+	}
+	ck_assert_int_eq(normalize_tables[T_RUNS].ncols, 20);
+	ck_assert_ptr_null(normalize_cell(rr, T_RUNS, 1, 0));
+	ck_assert_ptr_null(normalize_cell(rr, T_RUNS, 0, -1));
+	ck_assert_ptr_null(normalize_cell(rr, T_RUNS, 0, normalize_tables[T_RUNS].ncols));
+	ck_assert_ptr_null(normalize_cell(rr, T_FILES, 0, 0));
+	normalize_free(NULL);
+}
+END_TEST
+
+static Suite *
+normalize_suite(void)
+{
+	Suite *s = suite_create("normalize");
+	TCase *tc;
+
+	tc = tcase_create("fixtures");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_loop_test(tc, test_fixture_id_status_counts, 0, NFIXTURES);
+	tcase_add_loop_test(tc, test_fixture_counts_without_contents, 0, NFIXTURES);
+	tcase_add_test(tc, test_fixture_dir_covered);
+	tcase_add_loop_test(tc, test_fixture_other_id_refused, 0, NFIXTURES);
+	tcase_add_loop_test(tc, test_fixture_no_presigned_url, 0, 2 * NFIXTURES);
+	tcase_add_loop_test(tc, test_fixture_without_contents, 0, NFIXTURES);
+	tcase_add_loop_test(tc, test_fixture_keys, 0, NFIXTURES);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cells");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_seed_every_column);
+	tcase_add_test(tc, test_processed_extract);
+	tcase_add_test(tc, test_splitter);
+	tcase_add_test(tc, test_failed);
+	tcase_add_test(tc, test_nulls);
+	tcase_add_test(tc, test_minimal);
+	tcase_add_test(tc, test_spreadsheet);
+	tcase_add_test(tc, test_review_states);
+	tcase_add_test(tc, test_legacy_extract);
+	tcase_add_test(tc, test_tables);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("refused");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_loop_test(tc, test_bad_body, 0, (int)(sizeof(bad_bodies) / sizeof(bad_bodies[0])));
+	tcase_add_test(tc, test_truncated_bodies);
+	tcase_add_test(tc, test_truncated_half);
+	tcase_add_test(tc, test_err_quotes_no_body);
+	tcase_add_test(tc, test_unterminated_body);
+	tcase_add_test(tc, test_error_message);
+	tcase_add_test(tc, test_error_message_odd);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lenient");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_test(tc, test_nul_characters);
+	tcase_add_test(tc, test_nul_in_keys);
+	tcase_add_test(tc, test_lenient_types);
+	tcase_add_test(tc, test_lenient_containers);
+	tcase_add_test(tc, test_timestamps);
+	tcase_add_test(tc, test_numbers);
+	tcase_add_test(tc, test_big_integers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(normalize_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -141,8 +141,9 @@ $kv;"
 }
 
 # Run the daemon with the test configuration; its stderr goes to $T/syncd.log.
+# SYNCD_WRAPPER runs it under a tool, e.g. SYNCD_WRAPPER="valgrind -q --leak-check=full --error-exitcode=3".
 syncd() {
-	env -u EXTEND_API_KEY -u CREDENTIALS_DIRECTORY "$SYNCD" -c "$T/syncd.conf" "$@" 2>>"$T/syncd.log"
+	env -u EXTEND_API_KEY -u CREDENTIALS_DIRECTORY ${SYNCD_WRAPPER:-} "$SYNCD" -c "$T/syncd.conf" "$@" 2>>"$T/syncd.log"
 }
 
 # expect NAME EXPECTED ACTUAL
