@@ -30,15 +30,24 @@ struct job {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* Requests per second the window can track: the highest api.rate_limit accepted. */
+#define MAX_WINDOW 10000
+
+/* After a 429 the rate is halved; each later answer gives back this share of the configured rate. */
+#define RATE_RECOVERY 0.02
+#define RATE_FLOOR 0.05
+
 struct fetcher {
 	CURLM *multi;
 	struct curl_slist *headers;	/* holds the Authorization header: wiped when freed */
+	struct curl_slist *old_headers;	/* replaced by a reload, in use until the transfers end */
 	char *base_url;
-	char *version;
 	long timeout_ms;
 	size_t max_body;
 	size_t max_in_flight;
-	double rate;			/* requests per second, all together */
+	double rate;			/* requests per second, all together, as configured */
+	double factor;			/* share of rate in use: lowered by 429s, recovering */
+	double hold_until;		/* no request before this (the server asked to wait) */
 
 	struct job *queued, *queued_tail;
 	size_t nqueued;
@@ -47,15 +56,16 @@ struct fetcher {
 	struct job *unstarted;		/* could not be started: reported as results */
 
 	/*
-	 * Send times of the last window requests (window = floor(rate)): the
-	 * oldest must be a second old before another may go, so no one-second
-	 * interval ever holds more than rate requests.  A time is that of the
-	 * request really leaving (CURLOPT_PREREQFUNCTION), INFINITY until then:
-	 * a request held up in connecting cannot bunch with later ones.  Sends
-	 * are also spaced 1/rate apart so they do not come in bursts.
+	 * Send times of the latest requests, a ring: the one floor(rate)
+	 * places back must be a second old before another may go, so no
+	 * one-second interval ever holds more than rate requests.  A time is
+	 * that of the request really leaving (CURLOPT_PREREQFUNCTION), INFINITY
+	 * until then: a request held up in connecting cannot bunch with later
+	 * ones.  Sends are also spaced 1/rate apart so they do not come in
+	 * bursts.
 	 */
-	double *sent;
-	size_t window, sent_pos;
+	double sent[MAX_WINDOW];
+	size_t sent_pos;
 	double last_sent;
 };
 
@@ -68,14 +78,26 @@ now_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Requests per second allowed now. */
+static double
+current_rate(const struct fetcher *f)
+{
+	return fmax(RATE_FLOOR, f->rate * f->factor);
+}
+
 /* Earliest monotonic time the next request may be sent. */
 static double
 next_send_time(const struct fetcher *f)
 {
-	double t = f->last_sent + 1.0 / f->rate;
+	double rate = current_rate(f);
+	double t = fmax(f->hold_until, f->last_sent + 1.0 / rate);
+	size_t k = (size_t)floor(rate);
 
-	if (f->window > 0)
-		t = fmax(t, f->sent[f->sent_pos] + 1.0 + WINDOW_MARGIN);
+	if (k >= 1) {
+		size_t back = (f->sent_pos + MAX_WINDOW - k) % MAX_WINDOW;
+
+		t = fmax(t, f->sent[back] + 1.0 + WINDOW_MARGIN);
+	}
 	return t;
 }
 
@@ -83,12 +105,10 @@ static void
 note_start(struct fetcher *f, struct job *j, double t)
 {
 	f->last_sent = t;
-	if (f->window > 0) {
-		j->slot = f->sent_pos;
-		j->has_slot = true;
-		f->sent[f->sent_pos] = INFINITY;
-		f->sent_pos = (f->sent_pos + 1) % f->window;
-	}
+	j->slot = f->sent_pos;
+	j->has_slot = true;
+	f->sent[f->sent_pos] = INFINITY;
+	f->sent_pos = (f->sent_pos + 1) % MAX_WINDOW;
 }
 
 /* The request of j left now (or never will): its window entry gets a time. */
@@ -143,65 +163,101 @@ add_header(struct curl_slist *h, const char *name, const char *value)
 	return r;
 }
 
+/* The request headers for cfg and key; NULL when out of memory (or the key is absurdly long). */
+static struct curl_slist *
+make_headers(const struct config *cfg, const char *api_key)
+{
+	char bearer[4200];
+	struct curl_slist *h;
+
+	if (strlen(api_key) > sizeof(bearer) - 16)
+		return NULL;
+	snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
+	h = add_header(NULL, "Authorization", bearer);
+	explicit_bzero(bearer, sizeof(bearer));
+	if (h != NULL)
+		h = add_header(h, "x-extend-api-version", cfg->api.version);
+	if (h != NULL && cfg->api.workspace_id[0] != '\0')
+		h = add_header(h, "x-extend-workspace-id", cfg->api.workspace_id);
+	if (h != NULL)
+		h = add_header(h, "Accept", "application/json");
+	return h;
+}
+
+/* Apply cfg and key to f, for requests sent from now on; see fetch.h. */
+int
+fetch_configure(struct fetcher *f, const struct config *cfg, const char *api_key, char *err, size_t errlen)
+{
+	struct curl_slist *h = make_headers(cfg, api_key);
+	char *url = strdup(cfg->api.base_url);
+	size_t n;
+
+	if (h == NULL || url == NULL) {
+		wipe_headers(h);
+		free(url);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		url[--n] = '\0';
+	free(f->base_url);
+	f->base_url = url;
+	/* transfers in flight still point at the old list */
+	if (f->ninflight > 0 && f->old_headers == NULL)
+		f->old_headers = f->headers;
+	else
+		wipe_headers(f->headers);
+	f->headers = h;
+	f->timeout_ms = (long)(cfg->api.timeout * 1000.0);
+	f->max_body = (size_t)cfg->api.max_response_size;
+	f->max_in_flight = (size_t)cfg->api.max_in_flight;
+	f->rate = cfg->api.rate_limit;
+	/* one connection per concurrent transfer to the one host, reused between them */
+	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)f->max_in_flight);
+	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)f->max_in_flight);
+	return 0;
+}
+
 /* A fetcher for cfg's API settings; see fetch.h. */
 struct fetcher *
 fetch_new(const struct config *cfg, const char *api_key, char *err, size_t errlen)
 {
 	struct fetcher *f = calloc(1, sizeof(*f));
-	char bearer[4200];
-	size_t n;
 
-	if (f == NULL)
-		goto oom;
-	f->base_url = strdup(cfg->api.base_url);
-	f->version = strdup(cfg->api.version);
-	if (f->base_url == NULL || f->version == NULL)
-		goto oom;
-	n = strlen(f->base_url);
-	while (n > 0 && f->base_url[n - 1] == '/')
-		f->base_url[--n] = '\0';
-	f->timeout_ms = (long)(cfg->api.timeout * 1000.0);
-	f->max_body = (size_t)cfg->api.max_response_size;
-	f->max_in_flight = (size_t)cfg->api.max_in_flight;
-	f->rate = cfg->api.rate_limit;
-	f->window = f->rate >= 1.0 ? (size_t)floor(f->rate) : 0;
-	if (f->window > 0) {
-		f->sent = calloc(f->window, sizeof(double));
-		if (f->sent == NULL)
-			goto oom;
-		for (size_t i = 0; i < f->window; i++)
-			f->sent[i] = -1e9;
+	if (f != NULL)
+		f->multi = curl_multi_init();
+	if (f == NULL || f->multi == NULL) {
+		snprintf(err, errlen, "out of memory");
+		fetch_free(f);
+		return NULL;
 	}
+	f->factor = 1.0;
 	f->last_sent = -1e9;
-
-	if (strlen(api_key) > sizeof(bearer) - 16) {
-		snprintf(err, errlen, "the API key is too long");
-		goto fail;
+	for (size_t i = 0; i < MAX_WINDOW; i++)
+		f->sent[i] = -1e9;
+	if (fetch_configure(f, cfg, api_key, err, errlen) < 0) {
+		fetch_free(f);
+		return NULL;
 	}
-	snprintf(bearer, sizeof(bearer), "Bearer %s", api_key);
-	f->headers = add_header(NULL, "Authorization", bearer);
-	explicit_bzero(bearer, sizeof(bearer));
-	if (f->headers != NULL)
-		f->headers = add_header(f->headers, "x-extend-api-version", cfg->api.version);
-	if (f->headers != NULL && cfg->api.workspace_id[0] != '\0')
-		f->headers = add_header(f->headers, "x-extend-workspace-id", cfg->api.workspace_id);
-	if (f->headers != NULL)
-		f->headers = add_header(f->headers, "Accept", "application/json");
-	if (f->headers == NULL)
-		goto oom;
-
-	f->multi = curl_multi_init();
-	if (f->multi == NULL)
-		goto oom;
-	/* one connection per concurrent transfer to the one host, reused between them */
-	curl_multi_setopt(f->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)f->max_in_flight);
-	curl_multi_setopt(f->multi, CURLMOPT_MAXCONNECTS, (long)f->max_in_flight);
 	return f;
-oom:
-	snprintf(err, errlen, "out of memory");
-fail:
-	fetch_free(f);
-	return NULL;
+}
+
+/* A 429: slow every request down; see fetch.h. */
+void
+fetch_throttle(struct fetcher *f, double retry_after)
+{
+	double now = now_mono();
+
+	f->factor = fmax(RATE_FLOOR / f->rate, f->factor / 2);
+	f->hold_until = fmax(f->hold_until, now + fmax(retry_after, 1.0 / current_rate(f)));
+}
+
+/* The rate in use now, requests per second; see fetch.h. */
+double
+fetch_current_rate(const struct fetcher *f)
+{
+	return current_rate(f);
 }
 
 void
@@ -235,9 +291,8 @@ fetch_free(struct fetcher *f)
 	if (f->multi != NULL)
 		curl_multi_cleanup(f->multi);
 	wipe_headers(f->headers);
+	wipe_headers(f->old_headers);
 	free(f->base_url);
-	free(f->version);
-	free(f->sent);
 	free(f);
 }
 
@@ -510,10 +565,16 @@ fetch_next_result(struct fetcher *f)
 			if (r->http_status == 200)
 				r->http_status = 0;
 		}
+		if (r->http_status != 429 && r->http_status != 0)
+			f->factor = fmin(1.0, f->factor + RATE_RECOVERY);
 		curl_multi_remove_handle(f->multi, j->easy);
 		unlink_inflight(f, j);
 		j->res = NULL;
 		job_free(j);
+		if (f->ninflight == 0 && f->old_headers != NULL) {
+			wipe_headers(f->old_headers);
+			f->old_headers = NULL;
+		}
 		return r;
 	}
 }

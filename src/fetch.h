@@ -34,6 +34,24 @@ struct fetcher *fetch_new(const struct config *cfg, const char *api_key, char *e
 void fetch_free(struct fetcher *f);
 
 /*
+ * Apply a reloaded configuration and key: rate, concurrency, timeout, body
+ * cap, URL and headers hold for requests sent from now on.  Returns 0 or
+ * -1 with err set (f unchanged but for what was already applied).
+ */
+int fetch_configure(struct fetcher *f, const struct config *cfg, const char *api_key, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * The API answered 429: the key is over its budget.  Halve the rate for
+ * every request (it recovers a little with each later answer) and send
+ * nothing for retry_after seconds (or one interval of the new rate).
+ */
+void fetch_throttle(struct fetcher *f, double retry_after);
+
+/* Requests per second allowed now: api.rate_limit, or less after 429s. */
+double fetch_current_rate(const struct fetcher *f);
+
+/*
  * Queue GET /workflow_runs/{run_id}; it is sent when a concurrency slot is
  * free and the rate limit allows.  run_id must already be valid.  Returns
  * 0 or -ENOMEM.

@@ -20,12 +20,24 @@
 
 /* How long a stopping daemon waits for requests in flight before it releases them. */
 #define STOP_GRACE 10.0
-/* Pause after the API refused the key, before trying again. */
-#define AUTH_PAUSE 60.0
+/* After the API refused the key: first pause, doubling up to the longest. */
+#define AUTH_PAUSE_MIN 30.0
+#define AUTH_PAUSE_MAX 600.0
+/* Reconnecting to the database: first delay, doubling up to the longest. */
+#define DB_RETRY_MIN 0.5
+#define DB_RETRY_MAX 30.0
+/* A failure that lasts is logged again at most this often. */
+#define REPEAT_LOG 300.0
 
 static volatile sig_atomic_t got_stop;
 static volatile sig_atomic_t got_reload;
 static int sigpipe_fds[2] = { -1, -1 };
+
+/* A finished request waiting for the database to come back. */
+struct deferred {
+	struct deferred *next;
+	struct fetch_result *r;
+};
 
 struct loop {
 	struct config *cfg;
@@ -37,12 +49,19 @@ struct loop {
 	char owner[160];
 
 	double next_claim;	/* monotonic time of the next queue scan */
-	double paused_until;	/* no claims before this (bad API key) */
 	double stop_deadline;	/* when stopping: release what is still in flight after this */
 	bool stopping;
 	bool claimed_all;	/* the last scan found fewer due runs than it asked for */
-	bool db_broken;		/* logged once until the connection is back */
 	int exit_code;
+
+	/* the API refused the key: nothing is claimed until auth_until */
+	bool auth_failed;
+	double auth_until, auth_pause;
+
+	/* the database is gone: reconnect at db_retry_at; results wait in deferred */
+	bool db_broken;
+	double db_retry_at, db_backoff, db_lost_at, db_logged_at;
+	struct deferred *deferred;
 
 	char once_cutoff[40];	/* --once: only runs due before the start */
 	long long synced, failed, retried;
@@ -104,11 +123,12 @@ drain_sigpipe(void)
 		;
 }
 
-/* Connect, prepare and LISTEN; on failure the loop retries later. */
+/* Connect, prepare and LISTEN; on failure the loop tries again later, with backoff. */
 static int
 db_open(struct loop *l)
 {
 	char err[DB_ERR_SIZE];
+	double now = now_mono();
 
 	l->conn = db_connect(l->cfg->database.conninfo, l->cfg->database.schema, err, sizeof(err));
 	if (l->conn == NULL)
@@ -120,26 +140,43 @@ db_open(struct loop *l)
 		goto fail;
 	}
 	if (l->db_broken)
-		log_info("database connection restored");
+		log_info("database connection restored after %.1fs", now - l->db_lost_at);
 	l->db_broken = false;
+	l->db_backoff = DB_RETRY_MIN;
+	l->next_claim = now;
 	return 0;
 fail:
-	if (!l->db_broken)
+	if (!l->db_broken || now - l->db_logged_at >= REPEAT_LOG) {
 		log_error("could not connect to the database: %s", err);
+		l->db_logged_at = now;
+	}
+	if (!l->db_broken)
+		l->db_lost_at = now;
 	l->db_broken = true;
+	l->db_retry_at = now + l->db_backoff;
+	l->db_backoff = fmin(l->db_backoff * 2, DB_RETRY_MAX);
 	return -1;
 }
 
-/* After a failed statement: if the connection itself is gone, drop it so the loop reconnects. */
-static void
-db_check(struct loop *l)
+/*
+ * After a failed statement: if the connection itself is gone, drop it so the
+ * loop reconnects.  Returns true when it is gone.
+ */
+static bool
+db_gone(struct loop *l)
 {
-	if (l->conn != NULL && PQstatus(l->conn) == CONNECTION_BAD) {
-		log_error("lost the database connection; reconnecting");
-		l->db_broken = true;
-		PQfinish(l->conn);
-		l->conn = NULL;
-	}
+	if (l->conn == NULL)
+		return true;
+	if (PQstatus(l->conn) != CONNECTION_BAD)
+		return false;
+	log_error("lost the database connection; reconnecting");
+	PQfinish(l->conn);
+	l->conn = NULL;
+	l->db_broken = true;
+	l->db_lost_at = l->db_logged_at = now_mono();
+	l->db_backoff = DB_RETRY_MIN;
+	l->db_retry_at = l->db_lost_at;
+	return true;
 }
 
 static double
@@ -148,16 +185,14 @@ jitter(void)
 	return (double)random() / ((double)RAND_MAX + 1.0);
 }
 
-/* Give a claimed run back to the queue, due now (shutdown, or a request that could not be made). */
+/* Give a claimed run back to the queue, due now (shutdown, a paused key, a request never made). */
 static void
 release_claim(struct loop *l, struct claim *c)
 {
 	char err[DB_ERR_SIZE];
 
-	if (l->conn != NULL && queue_release(l->conn, l->owner, c->run_id, err, sizeof(err)) < 0) {
+	if (l->conn != NULL && queue_release(l->conn, l->owner, c->run_id, err, sizeof(err)) < 0 && !db_gone(l))
 		log_run(LOG_LEVEL_WARNING, c->run_id, "could not release lease: %s", err);
-		db_check(l);
-	}
 	queue_claim_free(c);
 }
 
@@ -168,8 +203,11 @@ release_cb(const char *run_id, void *data, void *arg)
 	release_claim(arg, data);
 }
 
-/* Record a failed attempt, retrying later or giving up (failed), and log it. */
-static void
+/*
+ * Record a failed attempt, retrying later or giving up (failed), and log it.
+ * Returns -1 when the database went away before it was recorded.
+ */
+static int
 record_failure(struct loop *l, struct claim *c, bool permanent, double retry_after, long http_status,
 	       const char *error)
 {
@@ -184,12 +222,13 @@ record_failure(struct loop *l, struct claim *c, bool permanent, double retry_aft
 		if (retry_after > delay)
 			delay = retry_after;
 	}
-	rc = l->conn == NULL ? -1 :
-	     queue_record_failure(l->conn, c, l->owner, give_up, delay, error, http_status, err, sizeof(err));
+	if (l->conn == NULL)
+		return -1;
+	rc = queue_record_failure(l->conn, c, l->owner, give_up, delay, error, http_status, err, sizeof(err));
 	if (rc < 0) {
-		log_run(LOG_LEVEL_ERROR, c->run_id, "could not record failure \"%s\": %s", error,
-			l->conn == NULL ? "no database connection" : err);
-		db_check(l);
+		if (db_gone(l))
+			return -1;
+		log_run(LOG_LEVEL_ERROR, c->run_id, "could not record failure \"%s\": %s", error, err);
 	} else if (rc == 0) {
 		log_run(LOG_LEVEL_WARNING, c->run_id, "lease lost before the failure could be recorded: %s", error);
 	} else if (give_up) {
@@ -201,6 +240,7 @@ record_failure(struct loop *l, struct claim *c, bool permanent, double retry_aft
 		log_run(LOG_LEVEL_WARNING, c->run_id, "could not fetch (attempt %d of %d, next in %.1fs): %s",
 			attempts, l->cfg->sync.max_attempts, delay, error);
 	}
+	return 0;
 }
 
 /* A readable reason for a non-200 answer, with the API's own message when it gave one. */
@@ -215,30 +255,43 @@ describe_http_error(const struct fetch_result *r, char *out, size_t outlen)
 		snprintf(out, outlen, "HTTP %ld", r->http_status);
 }
 
+/*
+ * 401, 402, 403: the key (or the account) is at fault, not the run.  Stop
+ * claiming, give every run back untouched, say so once, and try again after
+ * a pause that doubles while the fault lasts (SIGHUP tries at once).
+ */
 static void
 handle_auth_failure(struct loop *l, struct claim *c, const struct fetch_result *r)
 {
 	char why[300];
 
-	describe_http_error(r, why, sizeof(why));
-	log_error("the Extend API refused the API key (%s): check api.token_file, the extend-api-key "
-		  "credential or EXTEND_API_KEY, and api.workspace_id%s", why,
-		  l->mode == LOOP_FOREVER ? "; pausing all fetching" : "");
 	release_claim(l, c);
+	if (l->auth_failed && now_mono() < l->auth_until)
+		return;		/* said already: one line per pause, not one per run */
+	describe_http_error(r, why, sizeof(why));
+	l->auth_pause = l->auth_failed ? fmin(l->auth_pause * 2, AUTH_PAUSE_MAX) : AUTH_PAUSE_MIN;
+	l->auth_failed = true;
+	l->auth_until = now_mono() + l->auth_pause;
+	fetch_cancel_queued(l->fetch, release_cb, l);
 	if (l->mode != LOOP_FOREVER) {
+		log_error("the Extend API refused the API key (%s): check api.token_file, the extend-api-key "
+			  "credential or EXTEND_API_KEY, and api.workspace_id", why);
 		l->exit_code = 2;
 		l->stopping = true;
 		l->stop_deadline = now_mono();
+		return;
 	}
-	l->paused_until = now_mono() + AUTH_PAUSE;
+	log_error("the Extend API refused the API key (%s): check api.token_file, the extend-api-key "
+		  "credential or EXTEND_API_KEY, and api.workspace_id; fetching paused, next try in %.0fs "
+		  "(or on SIGHUP)", why, l->auth_pause);
 }
 
-/* Store a fetched run and schedule its next fetch. */
-static void
+/* Store a fetched run and schedule its next fetch; -1 when the database went away first. */
+static int
 handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 {
 	const struct config *cfg = l->cfg;
-	struct store_next next = { "pending", 0, 0 };
+	struct store_next next = { "pending", 0, 0, 1 };
 	char err[DB_ERR_SIZE];
 	enum run_phase phase = schedule_phase(rr->status);
 	int rc;
@@ -254,54 +307,68 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 		break;
 	case PHASE_PARKED:
 		next.delay = cfg->sync.review_poll;
+		next.priority = 2;
 		break;
 	}
-	if (l->conn == NULL) {
-		log_run(LOG_LEVEL_WARNING, c->run_id, "not stored: no database connection (it will be fetched again)");
-		return;
-	}
+	if (l->conn == NULL)
+		return -1;
 	rc = store_write_run(l->conn, rr, c, l->owner, &next, err, sizeof(err));
 	if (rc < 0) {
 		char why[DB_ERR_SIZE + 32];
 
+		if (db_gone(l))
+			return -1;
 		log_run(LOG_LEVEL_ERROR, c->run_id, "could not store run: %s", err);
-		db_check(l);
 		snprintf(why, sizeof(why), "could not store: %s", err);
-		record_failure(l, c, false, -1, 200, why);
-		return;
+		return record_failure(l, c, false, -1, 200, why);
 	}
 	if (rc == 0) {
-		log_run(LOG_LEVEL_WARNING, c->run_id, "lease lost while fetching; another daemon has it, result dropped");
-		return;
+		log_run(LOG_LEVEL_WARNING, c->run_id, "lease lost while fetching (another daemon took the run over); "
+			"result dropped");
+		return 0;
 	}
 	l->synced++;
 	if (phase == PHASE_FINAL)
 		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: done", rr->status);
 	else
 		log_run(LOG_LEVEL_DEBUG, c->run_id, "synced, status %s: next check in %.1fs", rr->status, next.delay);
+	return 0;
 }
 
-/* One finished request: decide what it means for its run. */
-static void
+/*
+ * One finished request: decide what it means for its run.  Returns false
+ * (keeping r) when the database is away and r must wait for it.
+ */
+static bool
 handle_result(struct loop *l, struct fetch_result *r)
 {
 	struct claim *c = r->data;
-	struct run_rows *rr = NULL;
 	char err[NORMALIZE_ERR_SIZE + 64];
-	int rc;
+	int rc = 0;
+
+	if (l->conn == NULL)
+		return false;
+	if (r->http_status == 401 || r->http_status == 402 || r->http_status == 403) {
+		handle_auth_failure(l, c, r);
+		fetch_result_free(r);
+		return true;
+	}
+	if (l->auth_failed) {
+		log_info("the Extend API accepts the API key again; fetching resumed");
+		l->auth_failed = false;
+	}
+	if (r->http_status == 429)
+		fetch_throttle(l->fetch, r->retry_after);
 
 	if (r->error[0] != '\0') {
 		/* a body over the cap will not shrink by asking again */
-		record_failure(l, c, r->too_big, r->retry_after, r->http_status, r->error);
-	} else if (r->http_status == 401 || r->http_status == 402 || r->http_status == 403) {
-		handle_auth_failure(l, c, r);
-		c = NULL;
+		rc = record_failure(l, c, r->too_big, r->retry_after, r->http_status, r->error);
 	} else if (r->http_status != 200) {
-		bool permanent = !schedule_http_retryable(r->http_status);
-
 		describe_http_error(r, err, sizeof(err));
-		record_failure(l, c, permanent, r->retry_after, r->http_status, err);
+		rc = record_failure(l, c, !schedule_http_retryable(r->http_status), r->retry_after, r->http_status,
+				    err);
 	} else {
+		struct run_rows *rr = NULL;
 		char why[NORMALIZE_ERR_SIZE];
 
 		rc = normalize_body(r->body.data, r->body.len, c->run_id, l->cfg->sync.store_file_contents,
@@ -309,18 +376,80 @@ handle_result(struct loop *l, struct fetch_result *r)
 		if (rc == -ENOMEM) {
 			log_run(LOG_LEVEL_ERROR, c->run_id, "out of memory while reading the response");
 			release_claim(l, c);
-			c = NULL;
-		} else if (rc < 0) {
-			snprintf(err, sizeof(err), "invalid response: %s", why);
-			record_failure(l, c, false, -1, r->http_status, err);
-		} else {
-			handle_run(l, c, rr);
+			fetch_result_free(r);
+			return true;
 		}
+		if (rc < 0) {
+			snprintf(err, sizeof(err), "invalid response: %s", why);
+			rc = record_failure(l, c, false, -1, r->http_status, err);
+		} else {
+			rc = handle_run(l, c, rr);
+		}
+		normalize_free(rr);
 	}
-	normalize_free(rr);
-	if (c != NULL)
-		queue_claim_free(c);
+	if (rc < 0)
+		return false;
+	queue_claim_free(c);
 	fetch_result_free(r);
+	return true;
+}
+
+/* Handle r now, or keep it until the database is back. */
+static void
+take_result(struct loop *l, struct fetch_result *r)
+{
+	struct deferred *d;
+
+	if (handle_result(l, r))
+		return;
+	d = malloc(sizeof(*d));
+	if (d == NULL) {
+		/* its lease expires and the run is fetched again: nothing is lost */
+		queue_claim_free(r->data);
+		fetch_result_free(r);
+		return;
+	}
+	d->r = r;
+	d->next = l->deferred;
+	l->deferred = d;
+}
+
+/* The database is back: write what was fetched meanwhile. */
+static void
+flush_deferred(struct loop *l)
+{
+	struct deferred *d = l->deferred;
+	int n = 0;
+
+	l->deferred = NULL;
+	while (d != NULL) {
+		struct deferred *next = d->next;
+
+		d->next = NULL;
+		if (l->conn != NULL && handle_result(l, d->r)) {
+			free(d);
+			n++;
+		} else {
+			d->next = l->deferred;
+			l->deferred = d;
+		}
+		d = next;
+	}
+	if (n > 0)
+		log_info("wrote %d result%s fetched while the database was away", n, n == 1 ? "" : "s");
+}
+
+static void
+free_deferred(struct loop *l)
+{
+	while (l->deferred != NULL) {
+		struct deferred *d = l->deferred;
+
+		l->deferred = d->next;
+		queue_claim_free(d->r->data);
+		fetch_result_free(d->r);
+		free(d);
+	}
 }
 
 /* Claim due runs and hand them to the fetcher; returns how many were claimed, or -1. */
@@ -333,6 +462,9 @@ claim_runs(struct loop *l)
 	char err[DB_ERR_SIZE];
 	int n;
 
+	/* after a refused key, one run probes whether it is accepted again */
+	if (l->auth_failed && limit > 1)
+		limit = 1;
 	if (limit <= 0) {
 		/* full: the next finished request brings the scan forward */
 		l->claimed_all = false;
@@ -341,15 +473,15 @@ claim_runs(struct loop *l)
 	n = queue_claim(l->conn, l->owner, cfg->sync.lease, limit,
 			l->mode == LOOP_ONCE ? l->once_cutoff : NULL, &c, err, sizeof(err));
 	if (n < 0) {
-		log_error("could not claim runs: %s", err);
-		db_check(l);
+		if (!db_gone(l))
+			log_error("could not claim runs: %s", err);
 		return -1;
 	}
 	l->claimed_all = n < limit;
 	for (int i = 0; i < n; i++) {
 		if (!schedule_run_id_valid(c[i]->run_id)) {
-			record_failure(l, c[i], true, -1, 0,
-				       "invalid run ID: it must be 1 to 128 letters, digits, \"_\" or \"-\"");
+			(void)record_failure(l, c[i], true, -1, 0,
+					     "invalid run ID: it must be 1 to 128 letters, digits, \"_\" or \"-\"");
 			queue_claim_free(c[i]);
 		} else if (fetch_submit(l->fetch, c[i]->run_id, c[i]) < 0) {
 			release_claim(l, c[i]);
@@ -362,6 +494,7 @@ claim_runs(struct loop *l)
 	return n;
 }
 
+/* SIGHUP: a new configuration and key, or the old ones kept with the reason logged. */
 static void
 reload(struct loop *l)
 {
@@ -379,33 +512,27 @@ reload(struct loop *l)
 		config_free(cfg);
 		return;
 	}
+	if (fetch_configure(l->fetch, cfg, key, err, sizeof(err)) < 0) {
+		log_error("configuration not reloaded, keeping the old one: %s", err);
+		explicit_bzero(key, strlen(key));
+		free(key);
+		config_free(cfg);
+		return;
+	}
+	if (strcmp(cfg->database.conninfo, l->cfg->database.conninfo) != 0 ||
+	    strcmp(cfg->database.schema, l->cfg->database.schema) != 0)
+		log_warning("database settings change only at restart");
 	log_set_level(cfg->log.level);
 	config_free(l->cfg);
 	l->cfg = cfg;
 	explicit_bzero(l->api_key, strlen(l->api_key));
 	free(l->api_key);
 	l->api_key = key;
-	l->paused_until = 0;
-	log_info("configuration reloaded from \"%s\"", l->config_path);
-}
-
-/* When idle, rebuild the fetcher for a reloaded configuration (settings apply to new requests). */
-static void
-refresh_fetcher(struct loop *l, bool *pending)
-{
-	char err[256];
-	struct fetcher *f;
-
-	if (!*pending || fetch_busy(l->fetch) > 0)
-		return;
-	f = fetch_new(l->cfg, l->api_key, err, sizeof(err));
-	if (f == NULL) {
-		log_error("could not apply the new API settings: %s", err);
-		return;
-	}
-	fetch_free(l->fetch);
-	l->fetch = f;
-	*pending = false;
+	/* a new key may be the fixed one: try at once */
+	l->auth_until = 0;
+	l->next_claim = now_mono();
+	log_info("configuration reloaded from \"%s\" (rate limit %.1f/s, %d in flight)", l->config_path,
+		 cfg->api.rate_limit, cfg->api.max_in_flight);
 }
 
 /* Whether --drain or --once may stop now. */
@@ -415,13 +542,13 @@ nothing_left(struct loop *l)
 	struct queue_outlook o;
 	char err[DB_ERR_SIZE];
 
-	if (fetch_busy(l->fetch) > 0 || !l->claimed_all || l->conn == NULL)
+	if (fetch_busy(l->fetch) > 0 || !l->claimed_all || l->conn == NULL || l->deferred != NULL)
 		return false;
 	if (l->mode == LOOP_ONCE)
 		return true;
 	if (queue_outlook(l->conn, &o, err, sizeof(err)) < 0) {
-		log_error("could not read the queue: %s", err);
-		db_check(l);
+		if (!db_gone(l))
+			log_error("could not read the queue: %s", err);
 		return false;
 	}
 	if (o.busy == 0)
@@ -453,6 +580,7 @@ loop_init(struct loop *l)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srandom((unsigned int)(ts.tv_nsec ^ ts.tv_sec ^ getpid()));
 	make_owner(l);
+	l->db_backoff = DB_RETRY_MIN;
 	if (setup_signals() < 0) {
 		log_error("could not set up signal handling: %s", strerror(errno));
 		return -1;
@@ -477,13 +605,85 @@ loop_init(struct loop *l)
 	return 0;
 }
 
+/* Signals: begin a graceful stop on the first SIGTERM/SIGINT, reload on SIGHUP. Returns false to exit now. */
+static bool
+handle_signals(struct loop *l, double now)
+{
+	if (got_stop && !l->stopping) {
+		l->stopping = true;
+		l->stop_deadline = now + fmin(STOP_GRACE, l->cfg->api.timeout);
+		log_info("stopping: finishing %zu request%s in flight", fetch_busy(l->fetch),
+			 fetch_busy(l->fetch) == 1 ? "" : "s");
+		fetch_cancel_queued(l->fetch, release_cb, l);
+	}
+	if (got_stop > 1 || (l->stopping && now >= l->stop_deadline)) {
+		/* a second signal, or the grace is over: leases released here or expiring later lose nothing */
+		fetch_cancel_all(l->fetch, release_cb, l);
+		return false;
+	}
+	if (l->stopping && fetch_busy(l->fetch) == 0 && (l->deferred == NULL || l->conn == NULL))
+		return false;
+	if (got_reload) {
+		got_reload = 0;
+		reload(l);
+	}
+	return true;
+}
+
+/* Wait for HTTP, a signal, a notification or the next timer, then take what arrived. */
+static int
+wait_and_collect(struct loop *l, double now)
+{
+	struct curl_waitfd fds[2];
+	unsigned nfds = 0;
+	struct fetch_result *r;
+	double wake;
+	char err[256];
+
+	fds[nfds].fd = sigpipe_fds[0];
+	fds[nfds].events = CURL_WAIT_POLLIN;
+	fds[nfds++].revents = 0;
+	if (l->conn != NULL && PQsocket(l->conn) >= 0) {
+		fds[nfds].fd = PQsocket(l->conn);
+		fds[nfds].events = CURL_WAIT_POLLIN;
+		fds[nfds++].revents = 0;
+	}
+	if (l->stopping)
+		wake = l->stop_deadline;
+	else if (l->conn == NULL)
+		wake = l->db_retry_at;
+	else if (l->auth_failed)
+		wake = fmax(l->next_claim, l->auth_until);
+	else
+		wake = l->next_claim;
+	wake = fmin(fmax(wake - now, 0), 1.0);
+	if (fetch_wait(l->fetch, fds, nfds, (int)ceil(wake * 1000), err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	if (fds[0].revents != 0)
+		drain_sigpipe();
+	if (nfds > 1 && fds[1].revents != 0) {
+		int n = db_drain_notifies(l->conn);
+
+		if (n > 0)
+			l->next_claim = now_mono();
+		else if (n < 0)
+			(void)db_gone(l);
+	}
+	while ((r = fetch_next_result(l->fetch)) != NULL)
+		take_result(l, r);
+	/* a slot freed while more runs were due: claim again at once */
+	if (!l->claimed_all && fetch_busy(l->fetch) * 2 <= (size_t)l->cfg->sync.claim_batch)
+		l->next_claim = fmin(l->next_claim, now_mono());
+	return 0;
+}
+
 /* The main loop; see loop.h. */
 int
 loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 {
 	struct loop l = { 0 };
-	bool fetcher_stale = false;
-	double db_retry_at = 0, db_backoff = 1;
 
 	l.cfg = *cfgp;
 	l.config_path = config_path;
@@ -497,92 +697,35 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 		 l.cfg->api.rate_limit, l.cfg->api.max_in_flight);
 
 	for (;;) {
-		struct curl_waitfd fds[2];
-		unsigned nfds = 0;
-		struct fetch_result *r;
-		double now = now_mono(), wait;
-		char err[256];
+		double now = now_mono();
 
-		if (got_stop && !l.stopping) {
-			l.stopping = true;
-			l.stop_deadline = now + fmin(STOP_GRACE, l.cfg->api.timeout);
-			log_info("stopping: finishing %zu request%s in flight", fetch_busy(l.fetch),
-				 fetch_busy(l.fetch) == 1 ? "" : "s");
-			fetch_cancel_queued(l.fetch, release_cb, &l);
-		}
-		if (got_stop > 1 || (l.stopping && now >= l.stop_deadline)) {
-			fetch_cancel_all(l.fetch, release_cb, &l);
+		if (!handle_signals(&l, now))
 			break;
-		}
-		if (l.stopping && fetch_busy(l.fetch) == 0)
-			break;
-		if (got_reload) {
-			got_reload = 0;
-			reload(&l);
-			fetcher_stale = true;
-		}
-		refresh_fetcher(&l, &fetcher_stale);
-
-		if (l.conn == NULL && now >= db_retry_at) {
-			if (db_open(&l) < 0) {
-				db_retry_at = now + db_backoff;
-				db_backoff = fmin(db_backoff * 2, 30);
-			} else {
-				db_backoff = 1;
-				l.next_claim = now;
-			}
-		}
-		if (l.conn != NULL && !l.stopping && now >= l.next_claim && now >= l.paused_until) {
+		if (l.conn == NULL && now >= l.db_retry_at && db_open(&l) == 0)
+			flush_deferred(&l);
+		if (l.conn != NULL && !l.stopping && now >= l.next_claim && !(l.auth_failed && now < l.auth_until)) {
 			int n = claim_runs(&l);
 
 			if (n < 0)
 				l.next_claim = now + 1;
 			else if (l.claimed_all || n == 0)
 				l.next_claim = now + l.cfg->sync.idle_poll;
-			if ((l.mode != LOOP_FOREVER) && nothing_left(&l))
+			if (l.mode != LOOP_FOREVER && nothing_left(&l))
 				break;
-		} else if (l.mode != LOOP_FOREVER && !l.stopping && fetch_busy(l.fetch) == 0 &&
-			   l.claimed_all && now < l.next_claim && nothing_left(&l)) {
+		} else if (l.mode != LOOP_FOREVER && !l.stopping && l.claimed_all && nothing_left(&l)) {
 			break;
 		}
-
-		/* wait for HTTP, a signal, a notification, or the next scan */
-		fds[nfds].fd = sigpipe_fds[0];
-		fds[nfds].events = CURL_WAIT_POLLIN;
-		fds[nfds++].revents = 0;
-		if (l.conn != NULL && PQsocket(l.conn) >= 0) {
-			fds[nfds].fd = PQsocket(l.conn);
-			fds[nfds].events = CURL_WAIT_POLLIN;
-			fds[nfds++].revents = 0;
-		}
-		wait = l.stopping ? l.stop_deadline - now : fmax(l.next_claim, l.paused_until) - now;
-		if (l.conn == NULL)
-			wait = fmin(wait, db_retry_at - now);
-		wait = fmin(fmax(wait, 0), 1.0);
-		if (fetch_wait(l.fetch, fds, nfds, (int)ceil(wait * 1000), err, sizeof(err)) < 0) {
-			log_error("%s", err);
+		if (wait_and_collect(&l, now) < 0) {
 			l.exit_code = 2;
 			break;
 		}
-		if (fds[0].revents != 0)
-			drain_sigpipe();
-		if (nfds > 1 && fds[1].revents != 0) {
-			int n = db_drain_notifies(l.conn);
-
-			if (n > 0)
-				l.next_claim = now_mono();
-			else if (n < 0)
-				db_check(&l);
-		}
-		while ((r = fetch_next_result(l.fetch)) != NULL)
-			handle_result(&l, r);
-		/* a slot freed while more runs were due: claim again at once */
-		if (!l.claimed_all && fetch_busy(l.fetch) * 2 <= (size_t)l.cfg->sync.claim_batch)
-			l.next_claim = fmin(l.next_claim, now_mono());
 	}
 	log_info("extend-syncd stopped: %lld run%s synced, %lld failed, %lld retr%s", l.synced,
 		 l.synced == 1 ? "" : "s", l.failed, l.retried, l.retried == 1 ? "y" : "ies");
 out:
+	if (l.fetch != NULL)
+		fetch_cancel_all(l.fetch, release_cb, &l);
+	free_deferred(&l);
 	fetch_free(l.fetch);
 	if (l.conn != NULL)
 		PQfinish(l.conn);

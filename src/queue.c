@@ -7,7 +7,8 @@
 #include "queue.h"
 
 /*
- * A claimed row's next_attempt_at moves to the end of its lease: a daemon
+ * Due runs in priority order (never fetched, in motion, parked), oldest due
+ * first within each.  A claimed row's next_attempt_at moves to the end of its lease: a daemon
  * that dies leaves its runs to be claimed again when the lease ends, and
  * the claim query needs no other condition than "due".
  */
@@ -18,7 +19,7 @@ static const char sql_claim[] =
 	"WHERE q.run_id IN (SELECT run_id FROM sync_queue "
 	"  WHERE state = 'pending' AND next_attempt_at <= now() "
 	"    AND ($4::timestamptz IS NULL OR next_attempt_at <= $4::timestamptz) "
-	"  ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+	"  ORDER BY priority, next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
 	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts";
 
 /* A newer enqueue() (enqueue_gen moved on) turns giving up into "pending, due now". */
@@ -26,6 +27,7 @@ static const char sql_failure[] =
 	"UPDATE sync_queue SET "
 	"  state = CASE WHEN $3::bool AND enqueue_gen = $2::bigint THEN 'failed' ELSE 'pending' END, "
 	"  attempts = CASE WHEN enqueue_gen = $2::bigint THEN attempts + 1 ELSE 0 END, "
+	"  priority = CASE WHEN enqueue_gen = $2::bigint THEN 1 ELSE 0 END, "
 	"  next_attempt_at = CASE WHEN enqueue_gen = $2::bigint THEN now() + make_interval(secs => $4::float8) "
 	"    ELSE now() END, "
 	"  finished_at = CASE WHEN $3::bool AND enqueue_gen = $2::bigint THEN now() END, "

@@ -14,6 +14,7 @@ struct store_next {
 	const char *state;	/* "done" or "pending" */
 	double delay;		/* seconds until due again, when pending */
 	int polls;		/* consecutive in-motion fetches with this status */
+	int priority;		/* claim order: 1 in motion, 2 parked */
 };
 
 /* Prepare the statements on a new connection; returns 0 or -1 with err set. */

@@ -4,6 +4,8 @@
  * Usage:
  *   mock-extend --dir DIR (--key KEY | --key-file FILE) [--port N]
  *               [--port-file FILE] [--log FILE] [--version-header V]
+ *               [--workspace W]
+ *               [--rate-limit N [--rate-limit-retry-after SECONDS]]
  *
  * Every "*.json" file directly in DIR whose top level holds
  * "workflowRun": {"id": "X", ...} is served byte for byte for
@@ -16,6 +18,19 @@
  * when its file changes, and then starts again at its first line.
  * GET /workflow_runs serves DIR/list/page1.json, or DIR/list/NAME.json when
  * nextPageToken is base64 of NAME.
+ *
+ * Every request must carry the key (else 401), x-extend-workspace-id: W when
+ * --workspace is given (else 403), and the API version (else 400).  With
+ * --rate-limit N, a request to /workflow_runs or /workflow_runs/X that passed
+ * those checks and would make more than floor(N) (at least 1) arrivals in
+ * the last second is answered 429 (with Retry-After: SECONDS if given)
+ * instead, and does not advance its script.  Those 429s count in the window
+ * too, as the real API probably counts them.  SIGHUP re-reads --key-file.
+ *
+ * The --log file gets a line per request: arrival time, method, target,
+ * status (000 if none was sent), auth (ok, bad or missing), the run's
+ * request number (or -), completion time, and "limited" for a rate limit
+ * 429 (or -).
  */
 
 #include <sys/stat.h>
@@ -49,9 +64,13 @@
 #define RUNS_PATH	"/workflow_runs"
 #define RUN_PREFIX	"/workflow_runs/"
 #define BLOCK_SIZE	4096
+#define MAX_RATE	10000
+#define WORKSPACE_HEADER "x-extend-workspace-id"
 
 #define BODY_BAD_KEY \
 	"{\"success\": false, \"error\": \"Invalid API key\"}"
+#define BODY_BAD_WORKSPACE \
+	"{\"success\": false, \"error\": \"Workspace not accessible with this key\"}"
 #define BODY_BAD_VERSION \
 	"{\"code\":\"INVALID_API_VERSION\",\"message\":\"missing or unsupported " \
 	"x-extend-api-version\",\"retryable\":false}"
@@ -70,6 +89,9 @@
 	"{\"success\": false, \"error\": \"Not found\"}"
 #define BODY_EMPTY_LIST \
 	"{\"success\":true,\"workflowRuns\":[]}"
+#define BODY_RATE_LIMIT \
+	"{\"code\":\"RATE_LIMIT_EXCEEDED\",\"message\":\"Too many requests. " \
+	"Back off and retry.\",\"retryable\":true}"
 #define BODY_MOCK_ERROR \
 	"{\"code\":\"MOCK_ERROR\",\"message\":\"mock-extend failed, see its " \
 	"stderr\",\"retryable\":false}"
@@ -124,6 +146,7 @@ struct request {
 	int		 started;	/* the handler has seen the headers */
 	unsigned int	 status;	/* 0 if closed without an answer */
 	long		 seq;		/* -1 unless a workflow run request */
+	int		 limited;	/* answered 429 by --rate-limit */
 };
 
 /* What to answer, decided under the lock and delivered outside it. */
@@ -163,11 +186,15 @@ struct mock {
 	const char	*dir;
 	char		*auth;		/* expected Authorization value */
 	const char	*version;
+	const char	*workspace;	/* expected workspace id, or NULL */
+	const char	*retry_after;	/* Retry-After of rate limit 429s, or NULL */
 	FILE		*log;
 	struct run	*runs;
 	size_t		 nruns;
 	size_t		 runs_cap;
-	pthread_mutex_t	 lock;		/* protects runs and stopping */
+	size_t		 rate_max;	/* requests a second, 0 for no limit */
+	double		 rate_window[MAX_RATE];	/* latest arrivals */
+	pthread_mutex_t	 lock;		/* protects auth, runs, rate_window, stopping */
 	pthread_cond_t	 wake;		/* signalled when stopping */
 	int		 stopping;
 };
@@ -223,7 +250,10 @@ usage(void)
 {
 	fprintf(stderr, "usage: " PROGNAME " --dir DIR (--key KEY | --key-file FILE)"
 	    " [--port N] [--port-file FILE]\n"
-	    "       [--log FILE] [--version-header V]\n");
+	    "       [--log FILE] [--version-header V] [--workspace W]\n"
+	    "       [--rate-limit N [--rate-limit-retry-after SECONDS]]\n"
+	    "--rate-limit answers 429 to requests beyond floor(N) a second; those\n"
+	    "429s count too, as on the real API.  SIGHUP re-reads --key-file.\n");
 }
 
 /* Read a whole regular file into a NUL-terminated buffer; errno is kept on failure. */
@@ -1104,11 +1134,12 @@ log_request(const struct request *req, const char *method, enum auth_result auth
 		snprintf(seq, sizeof(seq), "-");
 	else
 		snprintf(seq, sizeof(seq), "%ld", req->seq);
-	if (fprintf(mock.log, "%lld.%03ld %s %s %03u %s %s %lld.%03ld\n",
+	if (fprintf(mock.log, "%lld.%03ld %s %s %03u %s %s %lld.%03ld %s\n",
 	    (long long)req->arrival.tv_sec, req->arrival.tv_nsec / 1000000L,
 	    m != NULL ? m : "-", req->uri != NULL ? req->uri : "-", req->status,
 	    auth_names[auth], seq, (long long)now.tv_sec,
-	    now.tv_nsec / 1000000L) < 0 || fflush(mock.log) == EOF)
+	    now.tv_nsec / 1000000L, req->limited ? "limited" : "-") < 0 ||
+	    fflush(mock.log) == EOF)
 		warnmsg("could not write to request log: %s", strerror(errno));
 	free(m);
 }
@@ -1117,12 +1148,43 @@ static enum auth_result
 check_auth(struct MHD_Connection *conn)
 {
 	const char *value;
+	int ok;
 
 	value = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION);
 	if (value == NULL)
 		return AUTH_MISSING;
-	return strcmp(value, mock.auth) == 0 ? AUTH_OK : AUTH_BAD;
+	pthread_mutex_lock(&mock.lock);		/* SIGHUP may swap the key */
+	ok = strcmp(value, mock.auth) == 0;
+	pthread_mutex_unlock(&mock.lock);
+	return ok ? AUTH_OK : AUTH_BAD;
+}
+
+/*
+ * Count a request to the runs API in the last second's window; true if it
+ * makes more than rate_max arrivals there.  The window holds the rate_max
+ * latest arrival times (the log's clock, so the log shows what was counted).
+ */
+static int
+rate_limited(const struct request *req, const char *url)
+{
+	double t = (double)req->arrival.tv_sec + (double)req->arrival.tv_nsec / 1e9;
+	size_t recent = 0, oldest = 0;
+
+	if (mock.rate_max == 0 || (strcmp(url, RUNS_PATH) != 0 &&
+	    strncmp(url, RUN_PREFIX, strlen(RUN_PREFIX)) != 0))
+		return 0;
+	pthread_mutex_lock(&mock.lock);
+	for (size_t i = 0; i < mock.rate_max; i++) {
+		if (mock.rate_window[i] > t - 1.0)
+			recent++;
+		if (mock.rate_window[i] < mock.rate_window[oldest])
+			oldest = i;
+	}
+	if (mock.rate_window[oldest] < t)
+		mock.rate_window[oldest] = t;
+	pthread_mutex_unlock(&mock.lock);
+	return recent >= mock.rate_max;
 }
 
 static enum MHD_Result
@@ -1134,7 +1196,7 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 	struct answer a;
 	enum auth_result auth;
 	enum MHD_Result ret;
-	const char *api_version;
+	const char *api_version, *workspace;
 
 	(void)cls;
 	(void)version;
@@ -1157,11 +1219,21 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 	auth = check_auth(conn);
 	api_version = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "x-extend-api-version");
+	workspace = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    WORKSPACE_HEADER);
 	if (auth != AUTH_OK)
 		answer_const(&a, MHD_HTTP_UNAUTHORIZED, BODY_BAD_KEY);
+	else if (mock.workspace != NULL && (workspace == NULL ||
+	    strcmp(workspace, mock.workspace) != 0))
+		answer_const(&a, MHD_HTTP_FORBIDDEN, BODY_BAD_WORKSPACE);
 	else if (api_version == NULL || strcmp(api_version, mock.version) != 0)
 		answer_const(&a, MHD_HTTP_BAD_REQUEST, BODY_BAD_VERSION);
-	else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+	else if ((req->limited = rate_limited(req, url))) {
+		answer_const(&a, MHD_HTTP_TOO_MANY_REQUESTS, BODY_RATE_LIMIT);
+		if (a.resp != NULL && mock.retry_after != NULL)
+			MHD_add_response_header(a.resp, MHD_HTTP_HEADER_RETRY_AFTER,
+			    mock.retry_after);
+	} else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
 		answer_const(&a, MHD_HTTP_METHOD_NOT_ALLOWED, BODY_BAD_METHOD);
 		if (a.resp != NULL)
 			MHD_add_response_header(a.resp, MHD_HTTP_HEADER_ALLOW, "GET");
@@ -1208,11 +1280,20 @@ request_end(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-/* Build the expected Authorization value from --key or the first line of --key-file. */
+static void
+free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+/* Set the expected Authorization value from --key or the first line of --key-file. */
 static int
 load_key(const char *key, const char *key_file)
 {
-	char *buf = NULL;
+	char *buf = NULL, *auth, *old;
 	size_t len = 0;
 	int rc = -1;
 
@@ -1232,11 +1313,15 @@ load_key(const char *key, const char *key_file)
 		warnmsg("the API key is empty");
 		goto out;
 	}
-	if (asprintf(&mock.auth, "Bearer %s", key) < 0) {
-		mock.auth = NULL;
+	if (asprintf(&auth, "Bearer %s", key) < 0) {
 		warnmsg("out of memory");
 		goto out;
 	}
+	pthread_mutex_lock(&mock.lock);
+	old = mock.auth;
+	mock.auth = auth;
+	pthread_mutex_unlock(&mock.lock);
+	free_secret(old);
 	rc = 0;
 out:
 	if (buf != NULL) {
@@ -1339,6 +1424,9 @@ main(int argc, char **argv)
 		{ "port-file", required_argument, NULL, 'P' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "version-header", required_argument, NULL, 'v' },
+		{ "workspace", required_argument, NULL, 'w' },
+		{ "rate-limit", required_argument, NULL, 'r' },
+		{ "rate-limit-retry-after", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1349,7 +1437,8 @@ main(int argc, char **argv)
 	struct sockaddr_in addr;
 	sigset_t sigs;
 	char *end;
-	long port = 0;
+	double rate;
+	long port = 0, secs;
 	int c, sig, synced = 0, status = 1;
 
 	mock.version = "2025-04-21";
@@ -1385,6 +1474,33 @@ main(int argc, char **argv)
 		case 'v':
 			mock.version = optarg;
 			break;
+		case 'w':
+			if (optarg[0] == '\0') {
+				warnmsg("the workspace id is empty");
+				return 2;
+			}
+			mock.workspace = optarg;
+			break;
+		case 'r':
+			errno = 0;
+			rate = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !isfinite(rate) || rate <= 0 || rate > MAX_RATE) {
+				warnmsg("invalid rate limit \"%s\"", optarg);
+				return 2;
+			}
+			mock.rate_max = rate < 1 ? 1 : (size_t)rate;
+			break;
+		case 'R':
+			errno = 0;
+			secs = strtol(optarg, &end, 10);
+			if (errno != 0 || end == optarg || *end != '\0' || secs < 0 ||
+			    optarg[0] < '0' || optarg[0] > '9') {
+				warnmsg("invalid retry-after \"%s\"", optarg);
+				return 2;
+			}
+			mock.retry_after = optarg;
+			break;
 		case 'h':
 			usage();
 			return 0;
@@ -1393,7 +1509,8 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc || mock.dir == NULL || (key == NULL) == (key_file == NULL)) {
+	if (optind != argc || mock.dir == NULL || (key == NULL) == (key_file == NULL) ||
+	    (mock.retry_after != NULL && mock.rate_max == 0)) {
 		usage();
 		return 2;
 	}
@@ -1410,12 +1527,16 @@ main(int argc, char **argv)
 	if (load_dir() < 0)
 		goto out;
 
-	/* Block the stop signals in every thread; main collects them with sigwait. */
+	/*
+	 * Block the stop and reload signals in every thread; main collects them
+	 * with sigwait, so no work is done in a signal handler.
+	 */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGUSR1, SIG_IGN);
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	memset(&addr, 0, sizeof(addr));
@@ -1443,9 +1564,17 @@ main(int argc, char **argv)
 	fprintf(stderr, PROGNAME ": listening on 127.0.0.1 port %u\n",
 	    (unsigned int)info->port);
 
-	if (sigwait(&sigs, &sig) != 0) {
-		warnmsg("could not wait for signals");
-		goto out;
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0) {
+			warnmsg("could not wait for signals");
+			goto out;
+		}
+		if (sig != SIGHUP)
+			break;
+		if (load_key(key, key_file) == 0)
+			fprintf(stderr, PROGNAME ": key reloaded\n");
+		else
+			warnmsg("keeping the previous key");
 	}
 	status = 0;
 out:
@@ -1459,10 +1588,7 @@ out:
 	free_runs();
 	if (mock.log != NULL)
 		fclose(mock.log);
-	if (mock.auth != NULL) {
-		explicit_bzero(mock.auth, strlen(mock.auth));
-		free(mock.auth);
-	}
+	free_secret(mock.auth);
 	if (synced) {
 		pthread_cond_destroy(&mock.wake);
 		pthread_mutex_destroy(&mock.lock);
