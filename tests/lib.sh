@@ -85,6 +85,55 @@ pg_start() {
 	as_pg "$PG_BIN/createdb" -h "$PGHOST" -U postgres extend_test
 }
 
+mock_stop() {
+	[ -n "$MOCK_PID" ] && kill "$MOCK_PID" 2>/dev/null && wait "$MOCK_PID" 2>/dev/null
+	MOCK_PID=""
+}
+
+# Copies of a final fixture under new IDs: final_runs DIR PREFIX COUNT [FIXTURE] (IDs PREFIX0001 ...).
+final_runs() {
+	src="$TEST_DATA_DIR/runs/${4:-rejected}.json"
+	from=$(sed -n 's/^    "id": "\(workflow_run_[A-Za-z0-9_-]*\)".*/\1/p' "$src")
+	i=1
+	while [ "$i" -le "$3" ]; do
+		id=$(printf '%s%04d' "$2" "$i")
+		sed "s/$from/$id/g" "$src" >"$1/$id.json"
+		i=$((i + 1))
+	done
+}
+
+# Runs of table extend.workflow_runs whose child rows do not number what fixture $1 has: prints their IDs.
+# A run half written, or with rows of two snapshots, shows here.
+incomplete_runs() {
+	psql -X -A -t -q -v ON_ERROR_STOP=1 -v body="$(cat "$TEST_DATA_DIR/runs/$1.json")" <<-'SQL'
+		WITH t AS (SELECT (:'body'::jsonb)->'workflowRun' AS w),
+		want AS (SELECT jsonb_array_length(w->'files') AS files,
+		                (SELECT coalesce(sum(jsonb_array_length(f->'contents'->'pages')), 0)
+		                 FROM jsonb_array_elements(w->'files') f WHERE jsonb_typeof(f->'contents'->'pages') = 'array') AS pages,
+		                jsonb_array_length(w->'outputs') AS outputs,
+		                (SELECT coalesce(sum(jsonb_array_length(o->'files')), 0) FROM jsonb_array_elements(w->'outputs') o) AS ofiles,
+		                jsonb_array_length(w->'stepRuns') AS steps FROM t)
+		SELECT r.id FROM extend.workflow_runs r, want
+		WHERE (SELECT count(*) FROM extend.workflow_run_files WHERE run_id = r.id) <> want.files
+		   OR (SELECT count(*) FROM extend.workflow_run_file_pages WHERE run_id = r.id) <> want.pages
+		   OR (SELECT count(*) FROM extend.processor_runs WHERE run_id = r.id) <> want.outputs
+		   OR (SELECT count(*) FROM extend.processor_run_files WHERE run_id = r.id) <> want.ofiles
+		   OR (SELECT count(*) FROM extend.step_runs WHERE run_id = r.id) <> want.steps
+		ORDER BY 1
+	SQL
+}
+
+# The most requests whose arrival falls in any one-second window of the mock's request log.
+busiest_second() {
+	sort -n "${1:-$T/requests.log}" | awk '{ t[NR] = $1 } END {
+		max = 0; j = 1
+		for (i = 1; i <= NR; i++) { while (t[i] - t[j] >= 1.0) j++; if (i - j + 1 > max) max = i - j + 1 }
+		print max }'
+}
+
+# Requests the mock saw for run $1.
+requests() { grep -c " GET /workflow_runs/$1 " "$T/requests.log" || true; }
+
 pg_restart() {
 	as_pg "$PG_BIN/pg_ctl" -D "$T/pg" -w -t 60 -m fast restart >/dev/null
 }
@@ -94,13 +143,15 @@ q() {
 	psql -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"
 }
 
-# The mock API serving the JSON files of directory $1; exports MOCK_URL.
+# The mock API serving the JSON files of directory $1 (more mock options may follow); exports MOCK_URL.
 mock_start() {
 	[ -x "$MOCK" ] || skip "tests/mock-extend was not built (libmicrohttpd missing?)"
+	dir=$1
+	shift
 	printf '%s\n' "$API_KEY" >"$T/mock.key"
 	rm -f "$T/mock.port"
-	"$MOCK" --dir "$1" --key-file "$T/mock.key" --port 0 --port-file "$T/mock.port" \
-		--log "$T/requests.log" 2>"$T/mock.log" &
+	"$MOCK" --dir "$dir" --key-file "$T/mock.key" --port 0 --port-file "$T/mock.port" \
+		--log "$T/requests.log" "$@" 2>>"$T/mock.log" &
 	MOCK_PID=$!
 	for _ in $(seq 1 100); do
 		[ -s "$T/mock.port" ] && break
