@@ -41,13 +41,13 @@ static const struct key keys[] = {
 	K("api.rate_limit", KEY_DOUBLE, api.rate_limit, "10", 0.01, 10000),
 	K("api.max_in_flight", KEY_INT, api.max_in_flight, "8", 1, 1000),
 	K("api.timeout", KEY_DOUBLE, api.timeout, "60", 0.1, 86400),
-	K("api.max_response_size", KEY_INT64, api.max_response_size, "67108864", 1024, 4294967296.0),
+	K("api.max_response_size", KEY_INT64, api.max_response_size, "67108864", 1024, 1073741824.0),
 	K("database.conninfo", KEY_STRING, database.conninfo, "", 0, 0),
 	K("database.schema", KEY_STRING, database.schema, "extend", 0, 0),
 	K("database.auto_migrate", KEY_BOOL, database.auto_migrate, "true", 0, 0),
 	K("sync.claim_batch", KEY_INT, sync.claim_batch, "64", 1, 10000),
 	K("sync.idle_poll", KEY_DOUBLE, sync.idle_poll, "5", 0.01, 3600),
-	K("sync.lease", KEY_DOUBLE, sync.lease, "300", 1, 86400),
+	K("sync.lease", KEY_DOUBLE, sync.lease, "300", 1, 7 * 86400),
 	K("sync.active_poll_min", KEY_DOUBLE, sync.active_poll_min, "1", 0.01, 86400),
 	K("sync.active_poll_max", KEY_DOUBLE, sync.active_poll_max, "30", 0.01, 86400),
 	K("sync.review_poll", KEY_DOUBLE, sync.review_poll, "600", 0.01, 31 * 86400),
@@ -135,6 +135,21 @@ config_free(struct config *cfg)
 	}
 	free(cfg->path);
 	free(cfg);
+}
+
+/* Give cfg the database settings of old; see config.h. */
+void
+config_keep_database(struct config *cfg, struct config *old)
+{
+	char *tmp;
+
+	/* swap rather than copy: nothing to fail, each config still frees what it holds */
+	tmp = cfg->database.conninfo;
+	cfg->database.conninfo = old->database.conninfo;
+	old->database.conninfo = tmp;
+	tmp = cfg->database.schema;
+	cfg->database.schema = old->database.schema;
+	old->database.schema = tmp;
 }
 
 static const struct key *
@@ -297,6 +312,11 @@ check_consistency(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->sync.active_poll_min > cfg->sync.active_poll_max) {
 		errf(err, errlen, "%s: sync.active_poll_min (%g) must not exceed sync.active_poll_max (%g)",
 		     cfg->path, cfg->sync.active_poll_min, cfg->sync.active_poll_max);
+		return -EINVAL;
+	}
+	if (cfg->sync.lease <= cfg->api.timeout) {
+		errf(err, errlen, "%s: sync.lease (%g) must be longer than api.timeout (%g), or slow requests "
+		     "lose their runs to other daemons", cfg->path, cfg->sync.lease, cfg->api.timeout);
 		return -EINVAL;
 	}
 	if (cfg->sync.retry_min > cfg->sync.retry_max) {

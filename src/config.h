@@ -56,6 +56,9 @@ struct config *config_defaults(void) __attribute__((warn_unused_result));
 
 void config_free(struct config *cfg);
 
+/* Give cfg the database settings of old (a reload cannot change them). */
+void config_keep_database(struct config *cfg, struct config *old);
+
 /*
  * Find the API key: api.token_file, then $CREDENTIALS_DIRECTORY/extend-api-key,
  * then $EXTEND_API_KEY.  Returns a new string the caller frees (and should

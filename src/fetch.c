@@ -19,8 +19,15 @@
  */
 #define WINDOW_MARGIN 0.025
 
+/* The request headers, shared by the transfers started with them: a reload makes new ones. */
+struct headers {
+	struct curl_slist *list;	/* holds the Authorization header: wiped when freed */
+	int refs;
+};
+
 struct job {
 	struct job *next;
+	struct headers *headers;
 	CURL *easy;
 	struct fetcher *f;
 	struct fetch_result *res;
@@ -29,6 +36,9 @@ struct job {
 	bool has_slot;
 	char errbuf[CURL_ERROR_SIZE];
 };
+
+/* The longest wait a server's header can impose: anything longer is a mistake (or a unit we misread). */
+#define MAX_SERVER_WAIT 3600.0
 
 /* Requests per second the window can track: the highest api.rate_limit accepted. */
 #define MAX_WINDOW 10000
@@ -39,8 +49,7 @@ struct job {
 
 struct fetcher {
 	CURLM *multi;
-	struct curl_slist *headers;	/* holds the Authorization header: wiped when freed */
-	struct curl_slist *old_headers;	/* replaced by a reload, in use until the transfers end */
+	struct headers *headers;	/* for requests started from now on */
 	char *base_url;
 	long timeout_ms;
 	size_t max_body;
@@ -142,6 +151,15 @@ wipe_headers(struct curl_slist *h)
 	curl_slist_free_all(h);
 }
 
+static void
+headers_put(struct headers *h)
+{
+	if (h != NULL && --h->refs == 0) {
+		wipe_headers(h->list);
+		free(h);
+	}
+}
+
 /* Append "name: value" to the list; NULL (list freed) when out of memory. */
 static struct curl_slist *
 add_header(struct curl_slist *h, const char *name, const char *value)
@@ -188,27 +206,30 @@ make_headers(const struct config *cfg, const char *api_key)
 int
 fetch_configure(struct fetcher *f, const struct config *cfg, const char *api_key, char *err, size_t errlen)
 {
-	struct curl_slist *h = make_headers(cfg, api_key);
+	struct headers *h = calloc(1, sizeof(*h));
 	char *url = strdup(cfg->api.base_url);
 	size_t n;
 
-	if (h == NULL || url == NULL) {
-		wipe_headers(h);
+	if (h != NULL)
+		h->list = make_headers(cfg, api_key);
+	if (h == NULL || h->list == NULL || url == NULL) {
+		free(h);
 		free(url);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	h->refs = 1;
 	n = strlen(url);
 	while (n > 0 && url[n - 1] == '/')
 		url[--n] = '\0';
 	free(f->base_url);
 	f->base_url = url;
-	/* transfers in flight still point at the old list */
-	if (f->ninflight > 0 && f->old_headers == NULL)
-		f->old_headers = f->headers;
-	else
-		wipe_headers(f->headers);
+	/* transfers in flight keep the old list until they end */
+	headers_put(f->headers);
 	f->headers = h;
+	/* a wait asked by the server ends with the settings it was asked under */
+	f->hold_until = 0;
+	f->factor = 1.0;
 	f->timeout_ms = (long)(cfg->api.timeout * 1000.0);
 	f->max_body = (size_t)cfg->api.max_response_size;
 	f->max_in_flight = (size_t)cfg->api.max_in_flight;
@@ -278,6 +299,7 @@ job_free(struct job *j)
 	note_sent(j);
 	if (j->easy != NULL)
 		curl_easy_cleanup(j->easy);
+	headers_put(j->headers);
 	fetch_result_free(j->res);
 	free(j);
 }
@@ -290,8 +312,7 @@ fetch_free(struct fetcher *f)
 	fetch_cancel_all(f, NULL, NULL);
 	if (f->multi != NULL)
 		curl_multi_cleanup(f->multi);
-	wipe_headers(f->headers);
-	wipe_headers(f->old_headers);
+	headers_put(f->headers);
 	free(f->base_url);
 	free(f);
 }
@@ -343,10 +364,12 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
 	struct job *j = arg;
 	size_t n = size * nmemb;
 
-	if (buf_append(&j->res->body, p, n) != 0) {
+	int rc = buf_append(&j->res->body, p, n);
+
+	if (rc == -EFBIG)
 		j->res->too_big = true;
+	if (rc != 0)
 		return 0;	/* aborts the transfer with CURLE_WRITE_ERROR */
-	}
 	return n;
 }
 
@@ -375,7 +398,9 @@ parse_retry_header(const char *name, size_t nlen, const char *value)
 		v = strtod(value, &end);
 		if (end == value || v < 0)
 			return -1;
-		/* either an epoch time or a number of seconds */
+		/* an epoch time in milliseconds or seconds, or a number of seconds */
+		if (v > 1e12)
+			v /= 1000.0;
 		return v > 1e9 ? fmax(0, v - (double)time(NULL)) : v;
 	}
 	return -1;
@@ -402,7 +427,7 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 	value[vlen] = '\0';
 	s = parse_retry_header(p, (size_t)(colon - p), value + strspn(value, " \t"));
 	if (s >= 0)
-		j->res->retry_after = fmax(j->res->retry_after, s);
+		j->res->retry_after = fmin(fmax(j->res->retry_after, s), MAX_SERVER_WAIT);
 	return n;
 }
 
@@ -417,7 +442,9 @@ job_start(struct fetcher *f, struct job *j, double now)
 		goto fail;
 	snprintf(url, sizeof(url), "%s/workflow_runs/%s", f->base_url, j->res->run_id);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, f->headers);
+	j->headers = f->headers;
+	j->headers->refs++;
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers->list);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "extend-syncd/" PACKAGE_VERSION);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
@@ -571,10 +598,6 @@ fetch_next_result(struct fetcher *f)
 		unlink_inflight(f, j);
 		j->res = NULL;
 		job_free(j);
-		if (f->ninflight == 0 && f->old_headers != NULL) {
-			wipe_headers(f->old_headers);
-			f->old_headers = NULL;
-		}
 		return r;
 	}
 }

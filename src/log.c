@@ -11,10 +11,11 @@
 
 static struct {
 	enum log_level level;
+	int verbosity;		/* -v minus -q, applied to every level set */
 	int journal;		/* stderr is connected to journald */
 	int timestamps;		/* plain lines get a timestamp */
 	const char *progname;
-} log_state = { LOG_LEVEL_INFO, 0, 1, "extend-syncd" };
+} log_state = { LOG_LEVEL_INFO, 0, 0, 1, "extend-syncd" };
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 /* syslog priorities: err, warning, info, debug */
@@ -52,7 +53,17 @@ log_init(const char *progname)
 void
 log_set_level(enum log_level level)
 {
-	log_state.level = level;
+	int l = (int)level + log_state.verbosity;
+
+	log_state.level = l < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR : l > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG :
+			  (enum log_level)l;
+}
+
+/* How many levels -v (positive) or -q (negative) move every level set later. */
+void
+log_set_verbosity(int delta)
+{
+	log_state.verbosity = delta;
 }
 
 /* The current level, so callers can skip work that only feeds debug lines. */

@@ -19,6 +19,9 @@ void log_init(const char *progname);
 /* Set the level below which messages are dropped before they are formatted. */
 void log_set_level(enum log_level level);
 
+/* How many levels -v (positive) or -q (negative) move every level set later. */
+void log_set_verbosity(int delta);
+
 /* The current level, so callers can skip work that only feeds debug lines. */
 enum log_level log_get_level(void);
 

@@ -123,6 +123,21 @@ drain_sigpipe(void)
 		;
 }
 
+/* Messages the server sends on its own (a shutdown, a warning) go to the log, on one line. */
+static void
+on_notice(void *arg, const char *message)
+{
+	char line[512];
+	size_t n;
+
+	(void)arg;
+	snprintf(line, sizeof(line), "%s", message);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		line[--n] = '\0';
+	log_warning("database: %s", line);
+}
+
 /* Connect, prepare and LISTEN; on failure the loop tries again later, with backoff. */
 static int
 db_open(struct loop *l)
@@ -133,6 +148,7 @@ db_open(struct loop *l)
 	l->conn = db_connect(l->cfg->database.conninfo, l->cfg->database.schema, err, sizeof(err));
 	if (l->conn == NULL)
 		goto fail;
+	PQsetNoticeProcessor(l->conn, on_notice, NULL);
 	if (queue_prepare(l->conn, err, sizeof(err)) < 0 || store_prepare(l->conn, err, sizeof(err)) < 0 ||
 	    db_listen(l->conn, l->cfg->database.schema, err, sizeof(err)) < 0) {
 		PQfinish(l->conn);
@@ -173,7 +189,8 @@ db_gone(struct loop *l)
 	PQfinish(l->conn);
 	l->conn = NULL;
 	l->db_broken = true;
-	l->db_lost_at = l->db_logged_at = now_mono();
+	l->db_lost_at = now_mono();
+	l->db_logged_at = -REPEAT_LOG;	/* the first failed reconnect says why */
 	l->db_backoff = DB_RETRY_MIN;
 	l->db_retry_at = l->db_lost_at;
 	return true;
@@ -191,7 +208,7 @@ release_claim(struct loop *l, struct claim *c)
 {
 	char err[DB_ERR_SIZE];
 
-	if (l->conn != NULL && queue_release(l->conn, l->owner, c->run_id, err, sizeof(err)) < 0 && !db_gone(l))
+	if (l->conn != NULL && queue_release(l->conn, c, l->owner, err, sizeof(err)) < 0 && !db_gone(l))
 		log_run(LOG_LEVEL_WARNING, c->run_id, "could not release lease: %s", err);
 	queue_claim_free(c);
 }
@@ -353,7 +370,7 @@ handle_result(struct loop *l, struct fetch_result *r)
 		fetch_result_free(r);
 		return true;
 	}
-	if (l->auth_failed) {
+	if (l->auth_failed && r->http_status != 0) {
 		log_info("the Extend API accepts the API key again; fetching resumed");
 		l->auth_failed = false;
 	}
@@ -374,12 +391,8 @@ handle_result(struct loop *l, struct fetch_result *r)
 		rc = normalize_body(r->body.data, r->body.len, c->run_id, l->cfg->sync.store_file_contents,
 				    &rr, why, sizeof(why));
 		if (rc == -ENOMEM) {
-			log_run(LOG_LEVEL_ERROR, c->run_id, "out of memory while reading the response");
-			release_claim(l, c);
-			fetch_result_free(r);
-			return true;
-		}
-		if (rc < 0) {
+			rc = record_failure(l, c, false, -1, r->http_status, "out of memory while reading the response");
+		} else if (rc < 0) {
 			snprintf(err, sizeof(err), "invalid response: %s", why);
 			rc = record_failure(l, c, false, -1, r->http_status, err);
 		} else {
@@ -457,7 +470,9 @@ static int
 claim_runs(struct loop *l)
 {
 	const struct config *cfg = l->cfg;
-	int limit = cfg->sync.claim_batch - (int)fetch_busy(l->fetch);
+	/* no more than can be sent well within the lease, at the rate allowed now */
+	double can_send = fmax(cfg->api.max_in_flight, fetch_current_rate(l->fetch) * cfg->sync.lease / 3);
+	int limit = (int)fmin(cfg->sync.claim_batch, can_send) - (int)fetch_busy(l->fetch);
 	struct claim **c = NULL;
 	char err[DB_ERR_SIZE];
 	int n;
@@ -520,8 +535,11 @@ reload(struct loop *l)
 		return;
 	}
 	if (strcmp(cfg->database.conninfo, l->cfg->database.conninfo) != 0 ||
-	    strcmp(cfg->database.schema, l->cfg->database.schema) != 0)
-		log_warning("database settings change only at restart");
+	    strcmp(cfg->database.schema, l->cfg->database.schema) != 0) {
+		/* the schema must be migrated and the connection made anew: that is a restart */
+		log_warning("database.conninfo and database.schema change only at restart; keeping the old ones");
+		config_keep_database(cfg, l->cfg);
+	}
 	log_set_level(cfg->log.level);
 	config_free(l->cfg);
 	l->cfg = cfg;
@@ -663,7 +681,8 @@ wait_and_collect(struct loop *l, double now)
 	}
 	if (fds[0].revents != 0)
 		drain_sigpipe();
-	if (nfds > 1 && fds[1].revents != 0) {
+	/* notifications may also have arrived with the replies to other statements */
+	if (l->conn != NULL) {
 		int n = db_drain_notifies(l->conn);
 
 		if (n > 0)

@@ -250,12 +250,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "extend-syncd: %s\n", err);
 		return EXIT_USAGE;
 	}
-	{
-		int level = (int)cfg->log.level + verbosity;
-
-		log_set_level(level < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR :
-			      level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : (enum log_level)level);
-	}
+	log_set_verbosity(verbosity);
+	log_set_level(cfg->log.level);
 
 	switch (action) {
 	case ACTION_CHECK: {

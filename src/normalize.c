@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "normalize.h"
+#include "text.h"
 
 #define COLS(...) (sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *)), \
 	(const char *const[]){ __VA_ARGS__ }
@@ -135,6 +136,28 @@ key_dropped(json_object *parent, const char *key, bool file_contents)
 	return kind != NULL && strcmp(json_object_get_string(kind), "file") == 0;
 }
 
+/*
+ * json-c keeps a number's original text, so 1.50 stays 1.50.  But it also
+ * reads NaN and Infinity, and exponents PostgreSQL's numeric cannot hold:
+ * those become null, or the nearest double.
+ */
+static int
+write_double(struct buf *b, json_object *o)
+{
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	const char *e = strpbrk(text, "eE");
+	double d = json_object_get_double(o);
+	char tmp[40];
+
+	if (!isfinite(d))
+		return buf_append_str(b, "null");
+	if (e != NULL && labs(strtol(e + 1, NULL, 10)) > 300) {
+		snprintf(tmp, sizeof(tmp), "%.17g", d);
+		return buf_append_str(b, tmp);
+	}
+	return buf_append_str(b, text);
+}
+
 static int
 write_json(struct buf *b, json_object *o, bool file_contents)
 {
@@ -176,8 +199,7 @@ write_json(struct buf *b, json_object *o, bool file_contents)
 	case json_type_boolean:
 	case json_type_int:
 	case json_type_double:
-		/* json-c keeps a number's original text, so 1.50 stays 1.50 */
-		return buf_append_str(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		return write_double(b, o);
 	}
 	return -EINVAL;
 }
@@ -327,7 +349,7 @@ is_rfc3339(const char *s)
 	if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0')
 		return true;
 	return (s[0] == '+' || s[0] == '-') && digits(s + 1, 2, &oh) && s[3] == ':' &&
-	       digits(s + 4, 2, &om) && s[6] == '\0' && oh <= 23 && om <= 59;
+	       digits(s + 4, 2, &om) && s[6] == '\0' && oh <= 15 && om <= 59;	/* PostgreSQL's range */
 }
 
 static char *
@@ -588,41 +610,6 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Length of the well-formed UTF-8 sequence (RFC 3629) at p, at most n bytes, or 0. */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t len;
-	unsigned char lo = 0x80, hi = 0xbf;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;	/* no overlong forms */
-		else if (p[0] == 0xed)
-			hi = 0x9f;	/* no surrogates */
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;
-		else if (p[0] == 0xf4)
-			hi = 0x8f;	/* nothing above U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (n < len || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < len; i++) {
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	}
-	return len;
-}
-
 /*
  * A copy of body that json-c reads without loss: strictly valid UTF-8
  * (json-c checks only the shape of sequences, PostgreSQL checks all), no
@@ -650,7 +637,7 @@ prepare_body(const char *body, size_t len, struct buf *out, char *err, size_t er
 			} else if (p[i] == '"') {
 				in_string = false;
 			} else {
-				n = utf8_seq(p + i, len - i);
+				n = text_utf8_seq(p + i, len - i);
 				if (n == 0) {
 					errf(err, errlen, "response is not valid UTF-8 at byte %zu", i);
 					return -EINVAL;
@@ -702,8 +689,11 @@ check_envelope(json_object *root, const char *expected_id, char *err, size_t err
 		return NULL;
 	}
 	if (success != NULL && !json_object_get_boolean(success)) {
+		char clean[160];
+
 		msg = api_error_message(root);
-		errf(err, errlen, "response has success=false: %.160s", msg != NULL ? msg : "(no message)");
+		text_clean(clean, sizeof(clean), msg != NULL ? msg : "(no message)");
+		errf(err, errlen, "response has success=false: %s", clean);
 		return NULL;
 	}
 	run = get_type(root, "workflowRun", json_type_object);
@@ -832,17 +822,14 @@ normalize_error_message(const char *body, size_t len, char *out, size_t outlen)
 	msg = api_error_message(root);
 	code = get_type(root, "code", json_type_string);
 	if (msg != NULL || code != NULL) {
-		char *p;
+		char raw[512];
 
 		if (code != NULL && msg != NULL)
-			snprintf(out, outlen, "%s: %s", json_object_get_string(code), msg);
+			snprintf(raw, sizeof(raw), "%s: %s", json_object_get_string(code), msg);
 		else
-			snprintf(out, outlen, "%s", msg != NULL ? msg : json_object_get_string(code));
-		/* one printable line */
-		for (p = out; *p != '\0'; p++) {
-			if ((unsigned char)*p < 0x20)
-				*p = ' ';
-		}
+			snprintf(raw, sizeof(raw), "%s", msg != NULL ? msg : json_object_get_string(code));
+		/* one line of valid UTF-8, cut between characters */
+		text_clean(out, outlen, raw);
 		rc = 0;
 	}
 	json_object_put(root);

@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "queue.h"
+#include "text.h"
 
 /*
  * Due runs in priority order (never fetched, in motion, parked), oldest due
@@ -20,7 +21,7 @@ static const char sql_claim[] =
 	"  WHERE state = 'pending' AND next_attempt_at <= now() "
 	"    AND ($4::timestamptz IS NULL OR next_attempt_at <= $4::timestamptz) "
 	"  ORDER BY priority, next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
-	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts";
+	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts, q.lease_expires_at";
 
 /* A newer enqueue() (enqueue_gen moved on) turns giving up into "pending, due now". */
 static const char sql_failure[] =
@@ -33,11 +34,11 @@ static const char sql_failure[] =
 	"  finished_at = CASE WHEN $3::bool AND enqueue_gen = $2::bigint THEN now() END, "
 	"  last_error = $5, last_http_status = $6::int, "
 	"  lease_owner = NULL, lease_expires_at = NULL "
-	"WHERE run_id = $1 AND lease_owner = $7";
+	"WHERE run_id = $1 AND lease_owner = $7 AND lease_expires_at = $8::timestamptz";
 
 static const char sql_release[] =
 	"UPDATE sync_queue SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now() "
-	"WHERE run_id = $1 AND lease_owner = $2";
+	"WHERE run_id = $1 AND lease_owner = $2 AND lease_expires_at = $3::timestamptz";
 
 static const char sql_enqueue[] = "SELECT enqueue($1)";
 
@@ -119,7 +120,8 @@ queue_claim(PGconn *conn, const char *owner, double lease, int limit, const char
 		c[i]->last_status = dup_value(res, i, 2);
 		c[i]->polls = atoi(PQgetvalue(res, i, 3));
 		c[i]->attempts = atoi(PQgetvalue(res, i, 4));
-		if (c[i]->run_id == NULL || c[i]->gen == NULL ||
+		c[i]->lease = dup_value(res, i, 5);
+		if (c[i]->run_id == NULL || c[i]->gen == NULL || c[i]->lease == NULL ||
 		    (c[i]->last_status == NULL && !PQgetisnull(res, i, 2)))
 			goto oom;
 	}
@@ -145,6 +147,7 @@ queue_claim_free(struct claim *c)
 	free(c->run_id);
 	free(c->gen);
 	free(c->last_status);
+	free(c->lease);
 	free(c);
 }
 
@@ -168,21 +171,23 @@ int
 queue_record_failure(PGconn *conn, const struct claim *c, const char *owner, bool failed,
 		     double delay, const char *error, long http_status, char *err, size_t errlen)
 {
-	char delay_s[32], http_s[16];
-	const char *params[7] = { c->run_id, c->gen, failed ? "true" : "false", delay_s, error,
-				  http_status > 0 ? http_s : NULL, owner };
+	char delay_s[32], http_s[16], text[1024];
+	const char *params[8] = { c->run_id, c->gen, failed ? "true" : "false", delay_s, text,
+				  http_status > 0 ? http_s : NULL, owner, c->lease };
 
+	/* PostgreSQL refuses ill-formed UTF-8: an error quoting the API must not lose the run */
+	text_clean(text, sizeof(text), error);
 	snprintf(delay_s, sizeof(delay_s), "%.3f", delay);
 	snprintf(http_s, sizeof(http_s), "%ld", http_status);
-	return exec_update(conn, "queue_failure", 7, params, err, errlen);
+	return exec_update(conn, "queue_failure", 8, params, err, errlen);
 }
 
 int
-queue_release(PGconn *conn, const char *owner, const char *run_id, char *err, size_t errlen)
+queue_release(PGconn *conn, const struct claim *c, const char *owner, char *err, size_t errlen)
 {
-	const char *params[2] = { run_id, owner };
+	const char *params[3] = { c->run_id, owner, c->lease };
 
-	return exec_update(conn, "queue_release", 2, params, err, errlen) < 0 ? -1 : 0;
+	return exec_update(conn, "queue_release", 3, params, err, errlen) < 0 ? -1 : 0;
 }
 
 int

@@ -14,6 +14,7 @@ struct claim {
 	char *last_status;	/* NULL before the first successful fetch */
 	int polls;
 	int attempts;
+	char *lease;		/* lease_expires_at as claimed: this claim's token */
 };
 
 /* What the queue looks like, for --drain and for the idle wait. */
@@ -38,6 +39,10 @@ int queue_claim(PGconn *conn, const char *owner, double lease, int limit, const 
 void queue_claim_free(struct claim *c);
 
 /*
+ * Every update of a claimed row checks the claim's token (owner and lease
+ * expiry): a claim that expired and was taken again, even by this daemon,
+ * changes nothing.
+ *
  * Record a failed attempt.  failed: give up (state failed), else stay
  * pending and be due after delay seconds.  http_status 0 means no answer.
  * Returns 1, 0 when the lease was lost meanwhile, or -1 with err set.
@@ -46,8 +51,8 @@ int queue_record_failure(PGconn *conn, const struct claim *c, const char *owner,
 			 double delay, const char *error, long http_status, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Give back the lease on run_id (shutdown, or a fetch not started); returns 0 or -1 with err set. */
-int queue_release(PGconn *conn, const char *owner, const char *run_id, char *err, size_t errlen)
+/* Give back the lease of c, due now (shutdown, or a fetch not made); returns 0 or -1 with err set. */
+int queue_release(PGconn *conn, const struct claim *c, const char *owner, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* enqueue(run_id): add it, or make it pending and due now; returns 0 or -1 with err set. */

@@ -21,7 +21,7 @@ static const char sql_queue[] =
 	"  polls = $5::int, attempts = 0, last_status = $6, last_error = NULL, last_http_status = 200, "
 	"  priority = CASE WHEN enqueue_gen = $2::bigint THEN $8::smallint ELSE 0 END, "
 	"  last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
-	"WHERE run_id = $1 AND lease_owner = $7";
+	"WHERE run_id = $1 AND lease_owner = $7 AND lease_expires_at = $9::timestamptz";
 
 /* Deleting these three cascades to every other child table. */
 static const char *const parents[] = { "workflow_run_files", "processor_runs", "step_runs" };
@@ -156,7 +156,8 @@ store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, 
 		const struct store_next *next, char *err, size_t errlen)
 {
 	char delay_s[32], polls_s[16], prio_s[8], why[DB_ERR_SIZE];
-	const char *params[8] = { c->run_id, c->gen, next->state, delay_s, polls_s, rr->status, owner, prio_s };
+	const char *params[9] = { c->run_id, c->gen, next->state, delay_s, polls_s, rr->status, owner, prio_s,
+				  c->lease };
 	int n;
 
 	snprintf(delay_s, sizeof(delay_s), "%.3f", next->delay);
@@ -164,7 +165,7 @@ store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, 
 	snprintf(prio_s, sizeof(prio_s), "%d", next->priority);
 	if (db_exec(conn, "BEGIN", err, errlen) < 0)
 		return -1;
-	n = exec_prepared(conn, "store_queue", 8, params, err, errlen);
+	n = exec_prepared(conn, "store_queue", 9, params, err, errlen);
 	if (n <= 0)
 		goto rollback;
 	if (write_rows(conn, rr, err, errlen) < 0) {

