@@ -56,6 +56,7 @@ static const struct key keys[] = {
 	K("sync.max_attempts", KEY_INT, sync.max_attempts, "12", 1, 1000),
 	K("sync.store_file_contents", KEY_BOOL, sync.store_file_contents, "true", 0, 0),
 	K("log.level", KEY_LEVEL, log.level, "info", 0, 0),
+	K("log.metrics_file", KEY_STRING, log.metrics_file, "", 0, 0),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -38,6 +38,7 @@ struct config {
 	} sync;
 	struct {
 		enum log_level level;
+		char *metrics_file;	/* Prometheus text file, "" for none */
 	} log;
 };
 

@@ -13,7 +13,9 @@
 #include "fetch.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "normalize.h"
+#include "notify.h"
 #include "queue.h"
 #include "schedule.h"
 #include "store.h"
@@ -28,6 +30,9 @@
 #define DB_RETRY_MAX 30.0
 /* A failure that lasts is logged again at most this often. */
 #define REPEAT_LOG 300.0
+/* How often the status (systemd STATUS=, the metrics file) is refreshed, and the summary line logged. */
+#define STATUS_EVERY 5.0
+#define SUMMARY_EVERY 60.0
 
 static volatile sig_atomic_t got_stop;
 static volatile sig_atomic_t got_reload;
@@ -64,7 +69,12 @@ struct loop {
 	struct deferred *deferred;
 
 	char once_cutoff[40];	/* --once: only runs due before the start */
-	long long synced, failed, retried;
+	struct metrics m;
+	double next_status, next_summary, next_watchdog;
+	unsigned long long status_requests;	/* requests counted at the last status */
+	double status_at;
+	struct metrics summary_base;	/* the counters at the last summary line */
+	bool metrics_failing;
 };
 
 static double
@@ -249,11 +259,11 @@ record_failure(struct loop *l, struct claim *c, bool permanent, double retry_aft
 	} else if (rc == 0) {
 		log_run(LOG_LEVEL_WARNING, c->run_id, "lease lost before the failure could be recorded: %s", error);
 	} else if (give_up) {
-		l->failed++;
+		l->m.failed++;
 		log_run(LOG_LEVEL_ERROR, c->run_id, "giving up after %d attempt%s: %s", attempts,
 			attempts == 1 ? "" : "s", error);
 	} else {
-		l->retried++;
+		l->m.retries++;
 		log_run(LOG_LEVEL_WARNING, c->run_id, "could not fetch (attempt %d of %d, next in %.1fs): %s",
 			attempts, l->cfg->sync.max_attempts, delay, error);
 	}
@@ -311,6 +321,7 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 	struct store_next next = { "pending", 0, 0, 1 };
 	char err[DB_ERR_SIZE];
 	enum run_phase phase = schedule_phase(rr->status);
+	double started;
 	int rc;
 
 	switch (phase) {
@@ -329,10 +340,13 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 	}
 	if (l->conn == NULL)
 		return -1;
+	started = now_mono();
 	rc = store_write_run(l->conn, rr, c, l->owner, &next, err, sizeof(err));
+	metrics_store(&l->m, now_mono() - started);
 	if (rc < 0) {
 		char why[DB_ERR_SIZE + 32];
 
+		l->m.store_failures++;
 		if (db_gone(l))
 			return -1;
 		log_run(LOG_LEVEL_ERROR, c->run_id, "could not store run: %s", err);
@@ -344,7 +358,7 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 			"result dropped");
 		return 0;
 	}
-	l->synced++;
+	l->m.synced++;
 	if (phase == PHASE_FINAL)
 		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: done", rr->status);
 	else
@@ -413,6 +427,7 @@ take_result(struct loop *l, struct fetch_result *r)
 {
 	struct deferred *d;
 
+	metrics_request(&l->m, r->http_status, r->seconds, r->body.len);
 	if (handle_result(l, r))
 		return;
 	d = malloc(sizeof(*d));
@@ -514,9 +529,13 @@ static void
 reload(struct loop *l)
 {
 	char err[CONFIG_ERR_SIZE];
-	struct config *cfg = config_load(l->config_path, err, sizeof(err));
+	struct config *cfg;
 	char *key;
 
+	(void)notify_send("RELOADING=1");
+	cfg = config_load(l->config_path, err, sizeof(err));
+	/* whatever happens, the daemon goes on: ready again */
+	(void)notify_send("READY=1");
 	if (cfg == NULL) {
 		log_error("configuration not reloaded, keeping the old one: %s", err);
 		return;
@@ -623,11 +642,67 @@ loop_init(struct loop *l)
 	return 0;
 }
 
+/* Refresh the queue counts, systemd's STATUS=, the metrics file; log the summary line when due. */
+static void
+report(struct loop *l, double now)
+{
+	char err[DB_ERR_SIZE];
+	unsigned long long requests = metrics_requests_total(&l->m);
+	double rate = now > l->status_at ? (double)(requests - l->status_requests) / (now - l->status_at) : 0;
+
+	if (l->conn != NULL && queue_stats(l->conn, &l->m.queue, err, sizeof(err)) < 0 && !db_gone(l))
+		log_warning("could not count the queue: %s", err);
+	l->m.in_flight = (double)fetch_busy(l->fetch);
+	l->m.rate = fetch_current_rate(l->fetch);
+	l->status_requests = requests;
+	l->status_at = now;
+	(void)notify_send("STATUS=%s%llu runs synced, %.0f in flight, %lld due, %llu failed, %.1f requests/s",
+			  l->conn == NULL ? "database unreachable; " : l->auth_failed ? "API key refused; " : "",
+			  l->m.synced, l->m.in_flight, l->m.queue.due, l->m.failed, rate);
+	if (l->cfg->log.metrics_file[0] != '\0') {
+		if (metrics_write(&l->m, l->cfg->log.metrics_file) < 0) {
+			if (!l->metrics_failing)
+				log_error("could not write log.metrics_file \"%s\": %s", l->cfg->log.metrics_file,
+					  strerror(errno));
+			l->metrics_failing = true;
+		} else if (l->metrics_failing) {
+			log_info("log.metrics_file \"%s\" written again", l->cfg->log.metrics_file);
+			l->metrics_failing = false;
+		}
+	}
+	if (now >= l->next_summary) {
+		const struct metrics *b = &l->summary_base;
+
+		log_info("last minute: %llu runs synced, %llu requests, %llu retries, %llu failed; queue: "
+			 "%lld pending (%lld due, the oldest %.0fs late), %lld done, %lld failed",
+			 l->m.synced - b->synced, requests - metrics_requests_total(b), l->m.retries - b->retries,
+			 l->m.failed - b->failed, l->m.queue.pending, l->m.queue.due, l->m.queue.oldest_due,
+			 l->m.queue.done, l->m.queue.failed);
+		l->summary_base = l->m;
+		l->next_summary = now + SUMMARY_EVERY;
+	}
+}
+
+/* Periodic tasks; they run on the loop's own wake-ups, at least once a second. */
+static void
+housekeeping(struct loop *l, double now)
+{
+	if (notify_watchdog_interval() > 0 && now >= l->next_watchdog) {
+		(void)notify_send("WATCHDOG=1");
+		l->next_watchdog = now + notify_watchdog_interval();
+	}
+	if (now >= l->next_status) {
+		report(l, now);
+		l->next_status = now + STATUS_EVERY;
+	}
+}
+
 /* Signals: begin a graceful stop on the first SIGTERM/SIGINT, reload on SIGHUP. Returns false to exit now. */
 static bool
 handle_signals(struct loop *l, double now)
 {
 	if (got_stop && !l->stopping) {
+		(void)notify_send("STOPPING=1");
 		l->stopping = true;
 		l->stop_deadline = now + fmin(STOP_GRACE, l->cfg->api.timeout);
 		log_info("stopping: finishing %zu request%s in flight", fetch_busy(l->fetch),
@@ -674,6 +749,7 @@ wait_and_collect(struct loop *l, double now)
 		wake = fmax(l->next_claim, l->auth_until);
 	else
 		wake = l->next_claim;
+	wake = fmin(wake, fmin(l->next_status, notify_watchdog_interval() > 0 ? l->next_watchdog : INFINITY));
 	wake = fmin(fmax(wake - now, 0), 1.0);
 	if (fetch_wait(l->fetch, fds, nfds, (int)ceil(wake * 1000), err, sizeof(err)) < 0) {
 		log_error("%s", err);
@@ -707,6 +783,8 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 	l.cfg = *cfgp;
 	l.config_path = config_path;
 	l.mode = mode;
+	metrics_init(&l.m);
+	metrics_init(&l.summary_base);
 	if (loop_init(&l) < 0) {
 		l.exit_code = 2;
 		goto out;
@@ -714,12 +792,17 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 	log_info("extend-syncd started as \"%s\" (%s, rate limit %.1f/s, %d in flight)", l.owner,
 		 mode == LOOP_FOREVER ? "daemon" : mode == LOOP_ONCE ? "once" : "drain",
 		 l.cfg->api.rate_limit, l.cfg->api.max_in_flight);
+	/* the configuration is valid, the database answered, the schema is migrated */
+	(void)notify_send("READY=1");
+	l.status_at = now_mono();
+	l.next_summary = l.status_at + SUMMARY_EVERY;
 
 	for (;;) {
 		double now = now_mono();
 
 		if (!handle_signals(&l, now))
 			break;
+		housekeeping(&l, now);
 		if (l.conn == NULL && now >= l.db_retry_at && db_open(&l) == 0)
 			flush_deferred(&l);
 		if (l.conn != NULL && !l.stopping && now >= l.next_claim && !(l.auth_failed && now < l.auth_until)) {
@@ -739,8 +822,10 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 			break;
 		}
 	}
-	log_info("extend-syncd stopped: %lld run%s synced, %lld failed, %lld retr%s", l.synced,
-		 l.synced == 1 ? "" : "s", l.failed, l.retried, l.retried == 1 ? "y" : "ies");
+	(void)notify_send("STOPPING=1");
+	report(&l, now_mono());
+	log_info("extend-syncd stopped: %llu run%s synced, %llu failed, %llu retr%s", l.m.synced,
+		 l.m.synced == 1 ? "" : "s", l.m.failed, l.m.retries, l.m.retries == 1 ? "y" : "ies");
 out:
 	if (l.fetch != NULL)
 		fetch_cancel_all(l.fetch, release_cb, &l);

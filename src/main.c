@@ -10,6 +10,7 @@
 #include "db.h"
 #include "log.h"
 #include "loop.h"
+#include "notify.h"
 #include "queue.h"
 #include "schedule.h"
 
@@ -197,6 +198,7 @@ main(int argc, char **argv)
 	PGconn *conn;
 
 	log_init("extend-syncd");
+	(void)notify_init();
 	while ((opt = getopt_long(argc, argv, "c:tvqVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -53,6 +53,14 @@ static const char sql_outlook[] =
 	"  extract(epoch FROM min(next_attempt_at) - now()) "
 	"FROM sync_queue WHERE state = 'pending'";
 
+static const char sql_stats[] =
+	"SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'done'), "
+	"  count(*) FILTER (WHERE state = 'failed'), "
+	"  count(*) FILTER (WHERE state = 'pending' AND next_attempt_at <= now()), "
+	"  coalesce(extract(epoch FROM now() - min(next_attempt_at) "
+	"    FILTER (WHERE state = 'pending' AND next_attempt_at <= now())), 0) "
+	"FROM sync_queue";
+
 static const struct {
 	const char *name;
 	const char *sql;
@@ -62,6 +70,7 @@ static const struct {
 	{ "queue_release", sql_release },
 	{ "queue_enqueue", sql_enqueue },
 	{ "queue_outlook", sql_outlook },
+	{ "queue_stats", sql_stats },
 };
 
 int
@@ -228,6 +237,27 @@ queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
 	} else {
 		db_error(conn, res, err, errlen);
 	}
+	PQclear(res);
+	return rc;
+}
+
+int
+queue_stats(PGconn *conn, struct queue_stats *out, char *err, size_t errlen)
+{
+	PGresult *res = PQexecPrepared(conn, "queue_stats", 0, NULL, NULL, NULL, 0);
+	int rc = -1;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		db_error(conn, res, err, errlen);
+		goto out;
+	}
+	out->pending = atoll(PQgetvalue(res, 0, 0));
+	out->done = atoll(PQgetvalue(res, 0, 1));
+	out->failed = atoll(PQgetvalue(res, 0, 2));
+	out->due = atoll(PQgetvalue(res, 0, 3));
+	out->oldest_due = atof(PQgetvalue(res, 0, 4));
+	rc = 0;
+out:
 	PQclear(res);
 	return rc;
 }

@@ -23,6 +23,12 @@ struct queue_outlook {
 	double next_due;	/* seconds until the next pending run is due (<= 0: now; -1: none) */
 };
 
+/* What the queue looks like, read now and then for the status line and the metrics. */
+struct queue_stats {
+	long long pending, done, failed, due;
+	double oldest_due;	/* seconds the longest-waiting due run is late, 0 when none */
+};
+
 /* Prepare the queue's statements on a new connection; returns 0 or -1 with err set. */
 int queue_prepare(PGconn *conn, char *err, size_t errlen) __attribute__((warn_unused_result));
 
@@ -61,6 +67,10 @@ int queue_enqueue(PGconn *conn, const char *run_id, char *err, size_t errlen)
 
 /* The database's current time as RFC 3339 text in out (at least 40 bytes); returns 0 or -1 with err set. */
 int queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Counts of the queue by state; returns 0 or -1 with err set. */
+int queue_stats(PGconn *conn, struct queue_stats *out, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* How much work is left; returns 0 or -1 with err set. */

@@ -1,0 +1,169 @@
+/* Counters, gauges and histograms of the daemon, written as a Prometheus text file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "metrics.h"
+
+static const double request_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+static const double store_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
+
+static void
+histogram_init(struct histogram *h, const double *bounds, int n)
+{
+	memset(h, 0, sizeof(*h));
+	h->bounds = bounds;
+	h->nbounds = n;
+}
+
+static void
+histogram_observe(struct histogram *h, double v)
+{
+	int i = 0;
+
+	while (i < h->nbounds && v > h->bounds[i])
+		i++;
+	h->counts[i]++;
+	h->count++;
+	h->sum += v;
+}
+
+void
+metrics_init(struct metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	histogram_init(&m->request_seconds, request_bounds, (int)(sizeof(request_bounds) / sizeof(double)));
+	histogram_init(&m->store_seconds, store_bounds, (int)(sizeof(store_bounds) / sizeof(double)));
+}
+
+void
+metrics_request(struct metrics *m, long status, double seconds, size_t bytes)
+{
+	int i;
+
+	for (i = 0; i < METRICS_STATUSES && m->requests[i].n > 0; i++) {
+		if (m->requests[i].code == status)
+			break;
+	}
+	if (i == METRICS_STATUSES) {
+		m->requests_other++;
+	} else {
+		m->requests[i].code = status;
+		m->requests[i].n++;
+	}
+	if (status == 429)
+		m->rate_limited++;
+	m->bytes += bytes;
+	histogram_observe(&m->request_seconds, seconds);
+}
+
+void
+metrics_store(struct metrics *m, double seconds)
+{
+	histogram_observe(&m->store_seconds, seconds);
+}
+
+unsigned long long
+metrics_requests_total(const struct metrics *m)
+{
+	unsigned long long n = m->requests_other;
+
+	for (int i = 0; i < METRICS_STATUSES && m->requests[i].n > 0; i++)
+		n += m->requests[i].n;
+	return n;
+}
+
+static void
+family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP extend_syncd_%s %s\n# TYPE extend_syncd_%s %s\n", name, help, name, type);
+}
+
+static void
+counter(FILE *f, const char *name, const char *help, unsigned long long v)
+{
+	family(f, name, "counter", help);
+	fprintf(f, "extend_syncd_%s %llu\n", name, v);
+}
+
+static void
+gauge(FILE *f, const char *name, const char *help, double v)
+{
+	family(f, name, "gauge", help);
+	fprintf(f, "extend_syncd_%s %.17g\n", name, v);
+}
+
+static void
+histogram(FILE *f, const char *name, const char *help, const struct histogram *h)
+{
+	unsigned long long cum = 0;
+
+	family(f, name, "histogram", help);
+	for (int i = 0; i < h->nbounds; i++) {
+		cum += h->counts[i];
+		fprintf(f, "extend_syncd_%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i], cum);
+	}
+	fprintf(f, "extend_syncd_%s_bucket{le=\"+Inf\"} %llu\n", name, h->count);
+	fprintf(f, "extend_syncd_%s_sum %.17g\nextend_syncd_%s_count %llu\n", name, h->sum, name, h->count);
+}
+
+static void
+write_all(FILE *f, const struct metrics *m)
+{
+	family(f, "requests_total", "counter", "HTTP requests to the Extend API by status (0: no answer)");
+	for (int i = 0; i < METRICS_STATUSES && m->requests[i].n > 0; i++)
+		fprintf(f, "extend_syncd_requests_total{status=\"%ld\"} %llu\n", m->requests[i].code, m->requests[i].n);
+	if (m->requests_other > 0)
+		fprintf(f, "extend_syncd_requests_total{status=\"other\"} %llu\n", m->requests_other);
+	counter(f, "retries_total", "Failed attempts that will be retried", m->retries);
+	counter(f, "rate_limited_total", "Requests answered 429", m->rate_limited);
+	counter(f, "runs_synced_total", "Run snapshots written", m->synced);
+	counter(f, "runs_failed_total", "Runs given up on (state failed)", m->failed);
+	counter(f, "response_bytes_total", "Bytes of response bodies received", m->bytes);
+	counter(f, "store_failures_total", "Store transactions that failed", m->store_failures);
+	family(f, "queue_runs", "gauge", "Runs in the queue by state");
+	fprintf(f, "extend_syncd_queue_runs{state=\"pending\"} %lld\n", m->queue.pending);
+	fprintf(f, "extend_syncd_queue_runs{state=\"done\"} %lld\n", m->queue.done);
+	fprintf(f, "extend_syncd_queue_runs{state=\"failed\"} %lld\n", m->queue.failed);
+	gauge(f, "due_runs", "Pending runs due now", (double)m->queue.due);
+	gauge(f, "oldest_due_seconds", "How late the longest-waiting due run is", m->queue.oldest_due);
+	gauge(f, "in_flight", "Requests queued or in flight in this daemon", m->in_flight);
+	gauge(f, "rate_limit", "Requests per second allowed now (lower after 429s)", m->rate);
+	histogram(f, "request_duration_seconds", "Time from sending a request to its completion",
+		  &m->request_seconds);
+	histogram(f, "store_duration_seconds", "Time to write one run in its transaction", &m->store_seconds);
+}
+
+/* Write atomically; see metrics.h. */
+int
+metrics_write(const struct metrics *m, const char *path)
+{
+	char tmp[4096];
+	FILE *f;
+	int saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	f = fopen(tmp, "we");
+	if (f == NULL)
+		return -1;
+	write_all(f, m);
+	if (fflush(f) != 0 || ferror(f)) {
+		saved = errno;
+		fclose(f);
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
