@@ -58,12 +58,19 @@ exec_schema(PGconn *conn, const char *sql, const char *schema, char *err, size_t
 PGconn *
 db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
 {
-	const char *keys[] = { "dbname", "application_name", "client_encoding", NULL };
-	const char *vals[] = { conninfo, "extend-syncd", "UTF8", NULL };
+	/*
+	 * Later keywords win: the defaults before dbname yield to the user's
+	 * conninfo (a URI or key=value string, expanded in its place), the
+	 * encoding after it does not.  A database that stops answering must
+	 * not hold the single-threaded loop for the kernel's TCP timeouts.
+	 */
+	const char *keys[] = { "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+			       "keepalives_count", "tcp_user_timeout", "application_name", "dbname",
+			       "client_encoding", NULL };
+	const char *vals[] = { "10", "1", "30", "10", "3", "60000", "extend-syncd", conninfo, "UTF8", NULL };
 	PGconn *conn;
 	char *quoted = NULL;
 
-	/* expand_dbname: conninfo may be a URI or key=value string, overriding nothing else */
 	conn = PQconnectdbParams(keys, vals, 1);
 	if (conn == NULL) {
 		snprintf(err, errlen, "out of memory");
