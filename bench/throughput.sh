@@ -11,6 +11,7 @@ TEST_DATA_DIR=$top_srcdir/tests/data
 n=${1:-500}
 fixture=${2:-processed_extract}
 src="$TEST_DATA_DIR/runs/$fixture.json"
+[ -f "$fixture" ] && src=$fixture && fixture=$(basename "$fixture" .json)
 id=$(sed -n 's/^    "id": "\(workflow_run_[A-Za-z0-9_-]*\)".*/\1/p' "$src")
 api="$T/api"
 mkdir -p "$api"

@@ -1,4 +1,5 @@
 /* Writes one run's rows and its queue row in one transaction. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,108 @@ exec_prepared(PGconn *conn, const char *name, int n, const char *const *params, 
 	return rc;
 }
 
+#ifdef LIBPQ_HAS_PIPELINING
+/*
+ * A run's deletes and inserts go out in pipeline mode: one round trip per
+ * PIPELINE_CHUNK statements instead of one each.  Results are read at every
+ * chunk, so neither side's socket buffer fills up (libpq's deadlock warning).
+ */
+#define PIPELINE_CHUNK 256
+
+struct pipeline {
+	PGconn *conn;
+	int queued;		/* statements sent, results not read yet */
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+/* Send a sync and read the results of everything queued; the first error goes to err. */
+static int
+pipeline_flush(struct pipeline *p)
+{
+	PGresult *res;
+
+	if (p->queued == 0)
+		return p->failed ? -1 : 0;
+	if (PQpipelineSync(p->conn) != 1) {
+		db_error(p->conn, NULL, p->err, p->errlen);
+		return -1;
+	}
+	while (p->queued > 0) {
+		res = PQgetResult(p->conn);
+		if (res == NULL) {
+			p->queued--;	/* one statement's results are over */
+			continue;
+		}
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && !p->failed) {
+			/* later statements only say "aborted": keep the first, real reason */
+			db_error(p->conn, res, p->err, p->errlen);
+			p->failed = true;
+		}
+		PQclear(res);
+		if (PQstatus(p->conn) == CONNECTION_BAD) {
+			if (!p->failed)
+				db_error(p->conn, NULL, p->err, p->errlen);
+			return -1;
+		}
+	}
+	res = PQgetResult(p->conn);
+	if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && !p->failed) {
+		db_error(p->conn, res, p->err, p->errlen);
+		p->failed = true;
+	}
+	PQclear(res);
+	return p->failed ? -1 : 0;
+}
+
+static int
+pipeline_send(struct pipeline *p, const char *name, int n, const char *const *params)
+{
+	if (PQsendQueryPrepared(p->conn, name, n, params, NULL, NULL, 0) != 1) {
+		db_error(p->conn, NULL, p->err, p->errlen);
+		return -1;
+	}
+	if (++p->queued >= PIPELINE_CHUNK)
+		return pipeline_flush(p);
+	return 0;
+}
+
+static int
+write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
+{
+	struct pipeline p = { conn, 0, err, errlen, false };
+	char name[96];
+	int rc = 0;
+
+	if (PQenterPipelineMode(conn) != 1) {
+		db_error(conn, NULL, err, errlen);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]) && rc == 0; i++) {
+		snprintf(name, sizeof(name), "store_delete_%zu", i);
+		rc = pipeline_send(&p, name, 1, &rr->id);
+	}
+	for (int t = 0; t < T_COUNT && rc == 0; t++) {
+		const struct table_def *def = &normalize_tables[t];
+
+		snprintf(name, sizeof(name), "store_%s", def->name);
+		for (size_t r = 0; r < rr->t[t].nrows && rc == 0; r++) {
+			const char *const *row = (const char *const *)rr->t[t].cells + r * (size_t)def->ncols;
+
+			rc = pipeline_send(&p, name, def->ncols, row);
+		}
+	}
+	if (pipeline_flush(&p) < 0)
+		rc = -1;
+	/* only possible once every result is read; a broken connection is noticed by the caller */
+	if (PQexitPipelineMode(conn) != 1 && rc == 0) {
+		db_error(conn, NULL, err, errlen);
+		rc = -1;
+	}
+	return rc;
+}
+#else
 static int
 write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 {
@@ -149,6 +252,7 @@ write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 	}
 	return 0;
 }
+#endif
 
 /* Write one run in one transaction; see store.h. */
 int
