@@ -75,6 +75,7 @@ struct loop {
 	double status_at;
 	struct metrics summary_base;	/* the counters at the last summary line */
 	bool metrics_failing;
+	double queue_failing_since, queue_logged_at;	/* queue statements failing (connection fine) */
 };
 
 static double
@@ -204,6 +205,34 @@ db_gone(struct loop *l)
 	l->db_backoff = DB_RETRY_MIN;
 	l->db_retry_at = l->db_lost_at;
 	return true;
+}
+
+/*
+ * A queue statement failed on a connection that is still up (a revoked
+ * privilege, a dropped table): say so when it starts and every REPEAT_LOG
+ * while it lasts, not on every pass of the loop.
+ */
+static void
+queue_failing(struct loop *l, const char *what, const char *err)
+{
+	double now = now_mono();
+
+	if (l->queue_failing_since == 0)
+		l->queue_failing_since = now;
+	if (now - l->queue_logged_at >= REPEAT_LOG) {
+		log_error("could not %s: %s", what, err);
+		l->queue_logged_at = now;
+	}
+}
+
+static void
+queue_working(struct loop *l)
+{
+	if (l->queue_failing_since != 0) {
+		log_info("the queue answers again after %.0fs", now_mono() - l->queue_failing_since);
+		l->queue_failing_since = 0;
+		l->queue_logged_at = -REPEAT_LOG;
+	}
 }
 
 static double
@@ -504,9 +533,10 @@ claim_runs(struct loop *l)
 			l->mode == LOOP_ONCE ? l->once_cutoff : NULL, &c, err, sizeof(err));
 	if (n < 0) {
 		if (!db_gone(l))
-			log_error("could not claim runs: %s", err);
+			queue_failing(l, "claim runs", err);
 		return -1;
 	}
+	queue_working(l);
 	l->claimed_all = n < limit;
 	for (int i = 0; i < n; i++) {
 		if (!schedule_run_id_valid(c[i]->run_id)) {
@@ -585,7 +615,7 @@ nothing_left(struct loop *l)
 		return true;
 	if (queue_outlook(l->conn, &o, err, sizeof(err)) < 0) {
 		if (!db_gone(l))
-			log_error("could not read the queue: %s", err);
+			queue_failing(l, "read the queue", err);
 		return false;
 	}
 	if (o.busy == 0)
@@ -651,7 +681,7 @@ report(struct loop *l, double now)
 	double rate = now > l->status_at ? (double)(requests - l->status_requests) / (now - l->status_at) : 0;
 
 	if (l->conn != NULL && queue_stats(l->conn, &l->m.queue, err, sizeof(err)) < 0 && !db_gone(l))
-		log_warning("could not count the queue: %s", err);
+		queue_failing(l, "count the queue", err);
 	l->m.in_flight = (double)fetch_busy(l->fetch);
 	l->m.rate = fetch_current_rate(l->fetch);
 	l->status_requests = requests;
@@ -783,6 +813,7 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 	l.cfg = *cfgp;
 	l.config_path = config_path;
 	l.mode = mode;
+	l.queue_logged_at = -REPEAT_LOG;
 	metrics_init(&l.m);
 	metrics_init(&l.summary_base);
 	if (loop_init(&l) < 0) {
