@@ -41,6 +41,13 @@ const struct table_def normalize_tables[T_COUNT] = {
 		"step_type", "output") },
 	[T_STEP_RULES] = { "step_run_rules", COLS("run_id", "step_ordinal", "ordinal", "name", "valid",
 		"valid_array", "failure_reason", "error") },
+	[T_FIELDS] = { "extracted_fields", COLS("run_id", "processor_ordinal", "ordinal", "processor_run_id",
+		"processor_name", "path", "value", "value_text", "value_number", "ocr_confidence",
+		"logprobs_confidence", "review_agent_score", "citation_pages", "edited", "initial_value") },
+	[T_CLASSIFICATIONS] = { "classifications", COLS("run_id", "processor_ordinal", "processor_run_id",
+		"classification_id", "classification_type", "confidence") },
+	[T_SPLITS] = { "splits", COLS("run_id", "processor_ordinal", "ordinal", "split_id", "type", "identifier",
+		"name", "observation", "start_page", "end_page", "classification_id", "file_id") },
 };
 
 /* Nesting the parser accepts: customers' extraction schemas can be deep. */
@@ -492,6 +499,245 @@ file_rows(struct norm *n, json_object *run)
 	}
 }
 
+/* --- the outputs of processors, as rows: extracted fields, classifications, splits --- */
+
+/* Walking one EXTRACT output. */
+struct flat {
+	struct norm *n;
+	size_t processor;	/* ordinal of the processor run */
+	json_object *proc;	/* the processor run */
+	json_object *meta;	/* current form: output.metadata, path -> FieldMeta */
+	json_object *legacy;	/* legacy form: the field's own object (confidence, references) */
+	json_object *edits;
+	size_t ordinal;
+	char path[1024];
+	size_t len;
+};
+
+/* Cut path at its last segment ("a.b[2]" -> "a.b" -> "a"); false when nothing is left. */
+static bool
+path_parent(char *path, size_t *len)
+{
+	while (*len > 0) {
+		char c = path[--(*len)];
+
+		if (c == '.' || c == '[') {
+			path[*len] = '\0';
+			return *len > 0;
+		}
+	}
+	path[0] = '\0';
+	return false;
+}
+
+/* The entry of obj named by path or its nearest ancestor that has one, or NULL. */
+static json_object *
+nearest(json_object *obj, const char *path, size_t len)
+{
+	char p[1024];
+	json_object *v;
+
+	if (obj == NULL || !json_object_is_type(obj, json_type_object) || len >= sizeof(p))
+		return NULL;
+	memcpy(p, path, len);
+	p[len] = '\0';
+	do {
+		if (json_object_object_get_ex(obj, p, &v))
+			return v;
+	} while (path_parent(p, &len));
+	return NULL;
+}
+
+/* The pages of citations[] (current form) or references[] (legacy) as an int[] literal, or NULL. */
+static char *
+citation_pages(struct norm *n, json_object *list)
+{
+	struct buf b;
+	size_t count = 0;
+
+	if (list == NULL || !json_object_is_type(list, json_type_array) || n->err != 0)
+		return NULL;
+	buf_init(&b, SIZE_MAX);
+	if (buf_append(&b, "{", 1) != 0)
+		goto oom;
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		char *page = v_int(n, get(json_object_array_get_idx(list, i), "page"));
+
+		if (page == NULL)
+			continue;
+		if ((count++ > 0 && buf_append(&b, ",", 1) != 0) || buf_append_str(&b, page) != 0) {
+			free(page);
+			goto oom;
+		}
+		free(page);
+	}
+	if (count == 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	if (buf_append(&b, "}", 1) != 0)
+		goto oom;
+	return buf_steal(&b);
+oom:
+	buf_free(&b);
+	return fail_oom(n);
+}
+
+/* One leaf: its value, the metadata that applies to it, whether a reviewer changed it. */
+static void
+field_row(struct flat *f, json_object *v, json_object *initial, bool initial_present)
+{
+	struct norm *n = f->n;
+	json_object *fm = f->legacy != NULL ? f->legacy : nearest(f->meta, f->path, f->len);
+	bool number = v != NULL && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double));
+	struct row r = child_row(n, T_FIELDS, f->processor, f->ordinal++);
+
+	put(&r, v_text(n, get(f->proc, "id")));
+	put(&r, v_text(n, get(f->proc, "processorName")));
+	put(&r, copy_text(n, f->path, f->len));
+	put(&r, v != NULL ? v_json(n, v) : copy_text(n, "null", 4));
+	put(&r, v_text(n, v));
+	put(&r, number ? v_num(n, v) : NULL);
+	put(&r, v_num(n, get(fm, f->legacy != NULL ? "confidence" : "ocrConfidence")));
+	put(&r, f->legacy != NULL ? NULL : v_num(n, get(fm, "logprobsConfidence")));
+	put(&r, f->legacy != NULL ? NULL : v_num(n, get(fm, "reviewAgentScore")));
+	put(&r, citation_pages(n, get(fm, f->legacy != NULL ? "references" : "citations")));
+	put(&r, copy_text(n, nearest(f->edits, f->path, f->len) != NULL ? "true" : "false",
+			  nearest(f->edits, f->path, f->len) != NULL ? 4 : 5));
+	if (initial_present && !json_object_equal(v, initial))
+		put(&r, initial != NULL ? v_json(n, initial) : copy_text(n, "null", 4));
+	else
+		put(&r, NULL);
+	row_done(&r);
+}
+
+/* Append ".key" (or "key" at the top) or "[i]" to the path; false when it would not fit. */
+static bool
+path_push(struct flat *f, const char *key, size_t index)
+{
+	int w = key != NULL ? snprintf(f->path + f->len, sizeof(f->path) - f->len, "%s%s", f->len > 0 ? "." : "", key)
+			    : snprintf(f->path + f->len, sizeof(f->path) - f->len, "[%zu]", index);
+
+	if (w < 0 || (size_t)w >= sizeof(f->path) - f->len) {
+		f->path[f->len] = '\0';
+		return false;
+	}
+	f->len += (size_t)w;
+	return true;
+}
+
+/*
+ * Every leaf under v, with the value at the same place in the output before
+ * review beside it.  Empty objects and arrays have no leaves.
+ */
+static void
+walk_leaves(struct flat *f, json_object *v, json_object *initial, bool initial_present, int depth)
+{
+	size_t saved = f->len;
+
+	if (depth > MAX_DEPTH || f->n->err != 0)
+		return;
+	if (json_object_is_type(v, json_type_object)) {
+		json_object_object_foreach(v, key, child) {
+			json_object *ic = NULL;
+			bool ip = initial_present && json_object_is_type(initial, json_type_object) &&
+				  json_object_object_get_ex(initial, key, &ic);
+
+			if (path_push(f, key, 0))
+				walk_leaves(f, child, ic, ip, depth + 1);
+			f->len = saved;
+			f->path[saved] = '\0';
+		}
+	} else if (json_object_is_type(v, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			bool ip = initial_present && json_object_is_type(initial, json_type_array) &&
+				  i < json_object_array_length(initial);
+
+			if (path_push(f, NULL, i))
+				walk_leaves(f, json_object_array_get_idx(v, i),
+					    ip ? json_object_array_get_idx(initial, i) : NULL, ip, depth + 1);
+			f->len = saved;
+			f->path[saved] = '\0';
+		}
+	} else {
+		field_row(f, v, initial, initial_present);
+	}
+}
+
+/* The current form has exactly the keys "value" and "metadata"; anything else is the legacy per-field form. */
+static bool
+is_current_form(json_object *output)
+{
+	return json_object_object_length(output) == 2 && get(output, "value") != NULL &&
+	       json_object_object_get_ex(output, "metadata", NULL);
+}
+
+static void
+extract_rows(struct norm *n, size_t oi, json_object *o, json_object *output)
+{
+	struct flat f = { .n = n, .processor = oi, .proc = o, .edits = get(o, "edits") };
+	json_object *initial = get_type(o, "initialOutput", json_type_object);
+
+	if (is_current_form(output)) {
+		json_object *iv = NULL;
+		bool ip = initial != NULL && is_current_form(initial) && json_object_object_get_ex(initial, "value", &iv);
+
+		f.meta = get(output, "metadata");
+		walk_leaves(&f, get(output, "value"), iv, ip, 0);
+		return;
+	}
+	json_object_object_foreach(output, name, field) {
+		json_object *iv = NULL, *ifield = get_type(initial, name, json_type_object);
+		bool ip = ifield != NULL && json_object_object_get_ex(ifield, "value", &iv);
+		json_object *value = NULL;
+
+		if (!json_object_is_type(field, json_type_object) || !json_object_object_get_ex(field, "value", &value))
+			continue;
+		f.legacy = field;
+		f.len = 0;
+		f.path[0] = '\0';
+		if (path_push(&f, name, 0))
+			walk_leaves(&f, value, iv, ip, 0);
+	}
+}
+
+/* Classifications, splits and extracted fields of one processor run, by its type. */
+static void
+output_rows(struct norm *n, size_t oi, json_object *o)
+{
+	json_object *type = get_type(o, "type", json_type_string);
+	json_object *output = get_type(o, "output", json_type_object);
+
+	if (type == NULL || output == NULL || json_object_object_length(output) == 0)
+		return;
+	if (strcmp(json_object_get_string(type), "EXTRACT") == 0) {
+		extract_rows(n, oi, o, output);
+	} else if (strcmp(json_object_get_string(type), "CLASSIFY") == 0) {
+		struct row r = child_row(n, T_CLASSIFICATIONS, SIZE_MAX, oi);
+
+		put(&r, v_text(n, get(o, "id")));
+		put(&r, v_text(n, get(output, "id")));
+		put(&r, v_text(n, get(output, "type")));
+		put(&r, v_num(n, get(output, "confidence")));
+		row_done(&r);
+	} else if (strcmp(json_object_get_string(type), "SPLITTER") == 0) {
+		EACH_OBJECT(output, "splits", si, sp) {
+			struct row r = child_row(n, T_SPLITS, oi, si);
+
+			put(&r, v_text(n, get(sp, "id")));
+			put(&r, v_text(n, get(sp, "type")));
+			put(&r, v_text(n, get(sp, "identifier")));
+			put(&r, v_text(n, get(sp, "name")));
+			put(&r, v_text(n, get(sp, "observation")));
+			put(&r, v_int(n, get(sp, "startPage")));
+			put(&r, v_int(n, get(sp, "endPage")));
+			put(&r, v_text(n, get(sp, "classificationId")));
+			put(&r, v_text(n, get(sp, "fileId")));
+			row_done(&r);
+		}
+	}
+}
+
 static void
 processor_rows(struct norm *n, json_object *run)
 {
@@ -536,6 +782,7 @@ processor_rows(struct norm *n, json_object *run)
 			put(&mr, v_text(n, get(m, "processorName")));
 			row_done(&mr);
 		}
+		output_rows(n, oi, o);
 	}
 }
 

@@ -15,6 +15,9 @@ enum table_id {
 	T_MERGED,		/* processor_run_merged_processors */
 	T_STEP_RUNS,		/* step_runs */
 	T_STEP_RULES,		/* step_run_rules */
+	T_FIELDS,		/* extracted_fields: leaves of EXTRACT outputs */
+	T_CLASSIFICATIONS,	/* classifications: CLASSIFY outputs */
+	T_SPLITS,		/* splits: SPLITTER outputs */
 	T_COUNT
 };
 

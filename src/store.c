@@ -24,6 +24,12 @@ static const char sql_queue[] =
 	"  last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
 	"WHERE run_id = $1 AND lease_owner = $7 AND lease_expires_at = $9::timestamptz";
 
+/* A history row when the run is new, or its status is not the last one recorded. */
+static const char sql_history[] =
+	"INSERT INTO run_status_history (run_id, status) SELECT $1, $2 "
+	"WHERE (SELECT status FROM run_status_history WHERE run_id = $1 ORDER BY id DESC LIMIT 1) "
+	"  IS DISTINCT FROM $2";
+
 /* Deleting these three cascades to every other child table. */
 static const char *const parents[] = { "workflow_run_files", "processor_runs", "step_runs" };
 
@@ -97,7 +103,8 @@ store_prepare(PGconn *conn, char *err, size_t errlen)
 {
 	char name[64], sql[128];
 
-	if (prepare_one(conn, "store_queue", sql_queue, err, errlen) < 0)
+	if (prepare_one(conn, "store_queue", sql_queue, err, errlen) < 0 ||
+	    prepare_one(conn, "store_history", sql_history, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
 		snprintf(name, sizeof(name), "store_delete_%zu", i);
@@ -272,6 +279,14 @@ store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, 
 	n = exec_prepared(conn, "store_queue", 9, params, err, errlen);
 	if (n <= 0)
 		goto rollback;
+	{
+		const char *hist[2] = { rr->id, rr->status };
+
+		if (exec_prepared(conn, "store_history", 2, hist, err, errlen) < 0) {
+			n = -1;
+			goto rollback;
+		}
+	}
 	if (write_rows(conn, rr, err, errlen) < 0) {
 		n = -1;
 		goto rollback;

@@ -82,21 +82,22 @@ struct fixture {
 	const char *file;
 	const char *id;
 	const char *status;
-	size_t rows[T_COUNT];	/* runs, files, pages, sheets, processor runs, processor files, merged, steps, rules */
+	size_t rows[T_COUNT];	/* runs, files, pages, sheets, processor runs, processor files, merged, steps, rules,
+				   extracted fields, classifications, splits */
 };
 
 static const struct fixture fixtures[] = {
-	{ "cancelling.json", "workflow_run_Can0001aaaa", "CANCELLING", { 1, 1, 0, 0, 0, 0, 0, 0, 0 } },
-	{ "failed.json", "workflow_run_Fail0001aaa", "FAILED", { 1, 1, 0, 0, 1, 1, 0, 0, 0 } },
-	{ "legacy_extract.json", "workflow_run_Leg0001aaaa", "PROCESSED", { 1, 1, 0, 0, 1, 1, 0, 0, 0 } },
-	{ "minimal.json", "workflow_run_Min0001aaaa", "PENDING", { 1, 0, 0, 0, 0, 0, 0, 0, 0 } },
-	{ "needs_review.json", "workflow_run_Rev0001aaaa", "NEEDS_REVIEW", { 1, 1, 1, 0, 1, 1, 0, 0, 0 } },
-	{ "nulls.json", "workflow_run_Nul0001aaaa", "PROCESSING", { 1, 1, 0, 0, 0, 0, 0, 0, 0 } },
-	{ "processed_extract.json", "workflow_run_Proc0001aaaa", "PROCESSED", { 1, 1, 2, 0, 2, 2, 0, 1, 2 } },
-	{ "rejected.json", "workflow_run_Rej0001aaaa", "REJECTED", { 1, 1, 0, 0, 0, 0, 0, 0, 0 } },
-	{ "seed_example.json", "workflow_run_xKm9pNv3qWsY_jL2tR5Dh", "PENDING", { 1, 1, 1, 1, 1, 1, 1, 1, 1 } },
-	{ "splitter.json", "workflow_run_Spl0001aaaa", "PROCESSED", { 1, 3, 12, 0, 3, 3, 1, 0, 0 } },
-	{ "spreadsheet.json", "workflow_run_Xls0001aaaa", "PROCESSED", { 1, 1, 0, 2, 0, 0, 0, 0, 0 } },
+	{ "cancelling.json", "workflow_run_Can0001aaaa", "CANCELLING", { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 } },
+	{ "failed.json", "workflow_run_Fail0001aaa", "FAILED", { 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0 } },
+	{ "legacy_extract.json", "workflow_run_Leg0001aaaa", "PROCESSED", { 1, 1, 0, 0, 1, 1, 0, 0, 0, 6, 0, 0 } },
+	{ "minimal.json", "workflow_run_Min0001aaaa", "PENDING", { 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 } },
+	{ "needs_review.json", "workflow_run_Rev0001aaaa", "NEEDS_REVIEW", { 1, 1, 1, 0, 1, 1, 0, 0, 0, 1, 0, 0 } },
+	{ "nulls.json", "workflow_run_Nul0001aaaa", "PROCESSING", { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 } },
+	{ "processed_extract.json", "workflow_run_Proc0001aaaa", "PROCESSED", { 1, 1, 2, 0, 2, 2, 0, 1, 2, 17, 1, 0 } },
+	{ "rejected.json", "workflow_run_Rej0001aaaa", "REJECTED", { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 } },
+	{ "seed_example.json", "workflow_run_xKm9pNv3qWsY_jL2tR5Dh", "PENDING", { 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0 } },
+	{ "splitter.json", "workflow_run_Spl0001aaaa", "PROCESSED", { 1, 3, 12, 0, 3, 3, 1, 0, 0, 2, 0, 2 } },
+	{ "spreadsheet.json", "workflow_run_Xls0001aaaa", "PROCESSED", { 1, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0 } },
 };
 
 #define NFIXTURES ((int)(sizeof(fixtures) / sizeof(fixtures[0])))
@@ -575,6 +576,10 @@ START_TEST(test_fixture_keys)
 
 	for (int t = T_FILES; t < T_COUNT; t++) {
 		int nkey = t == T_FILES || t == T_PROCESSOR_RUNS || t == T_STEP_RUNS ? 1 : 2;
+
+		/* one row per processor run: keyed by processor_ordinal alone, checked in test_classifications */
+		if (t == T_CLASSIFICATIONS)
+			continue;
 		char prev_parent[32] = "", want[32];
 		size_t next = 0;
 
@@ -1635,6 +1640,155 @@ START_TEST(test_error_message_odd)
 }
 END_TEST
 
+/* --- processor outputs as rows (the values below are read off the fixture files) --- */
+
+/* The row of extracted_fields with this path, or -1. */
+static long
+field_row_of(const struct run_rows *rr, const char *path)
+{
+	for (size_t r = 0; r < rr->t[T_FIELDS].nrows; r++) {
+		if (strcmp(cell(rr, T_FIELDS, r, "path"), path) == 0)
+			return (long)r;
+	}
+	return -1;
+}
+
+static const char *
+field(const struct run_rows *rr, const char *path, const char *col)
+{
+	long r = field_row_of(rr, path);
+
+	ck_assert_msg(r >= 0, "no extracted field \"%s\"", path);
+	return cell(rr, T_FIELDS, (size_t)r, col);
+}
+
+/* Assert the cell col of the field at path: want NULL for SQL NULL. */
+static void
+field_is(const struct run_rows *rr, const char *path, const char *col, const char *want)
+{
+	const char *got = field(rr, path, col);
+
+	if (want == NULL)
+		ck_assert_msg(got == NULL, "%s.%s: expected NULL, got \"%s\"", path, col, got);
+	else
+		ck_assert_msg(got != NULL && strcmp(got, want) == 0, "%s.%s: expected \"%s\", got \"%s\"", path,
+			      col, want, got != NULL ? got : "(NULL)");
+}
+
+#define field_is(rr, path, col, want) field_is(rr, path, col, want)
+
+START_TEST(test_extracted_fields_current)
+{
+	struct run_rows *rr = norm_fixture("processed_extract.json", true);
+	static const char *const paths[] = {
+		"invoice_number", "invoice_date", "vendor.name", "vendor.vat_id", "total.amount", "total.currency",
+		"paid", "line_items[0].description", "line_items[0].quantity", "line_items[0].amount",
+		"line_items[1].description", "line_items[1].quantity", "line_items[1].amount",
+		"line_items[2].description", "line_items[2].quantity", "line_items[2].amount", "notes",
+	};
+
+	ck_assert_uint_eq(rr->t[T_FIELDS].nrows, NEXP(paths));
+	for (size_t i = 0; i < NEXP(paths); i++) {
+		ck_assert_str_eq(cell(rr, T_FIELDS, i, "path"), paths[i]);
+		ck_assert_str_eq(cell(rr, T_FIELDS, i, "processor_ordinal"), "1");
+		ck_assert_str_eq(cell(rr, T_FIELDS, i, "processor_run_id"), "dpr_Ext0001aaaa");
+		ck_assert_str_eq(cell(rr, T_FIELDS, i, "processor_name"), "Invoice Extractor");
+	}
+	/* metadata of the path itself */
+	field_is(rr, "total.amount", "value_number", "1234.5");
+	field_is(rr, "total.amount", "value_text", "1234.5");
+	field_is(rr, "total.amount", "ocr_confidence", "0.91");
+	field_is(rr, "total.amount", "logprobs_confidence", "0.88");
+	field_is(rr, "total.amount", "review_agent_score", "4");
+	field_is(rr, "total.amount", "citation_pages", "{2}");
+	field_is(rr, "invoice_number", "ocr_confidence", "0.99");
+	field_is(rr, "invoice_number", "citation_pages", "{1}");
+	field_is(rr, "invoice_number", "value_number", NULL);
+	/* inherited from the nearest ancestor that has metadata */
+	field_is(rr, "line_items[2].description", "value_text", "Ladder, 3 m");
+	field_is(rr, "line_items[2].description", "value", "\"Ladder, 3 m\"");
+	field_is(rr, "line_items[2].description", "ocr_confidence", NULL);
+	field_is(rr, "line_items[2].description", "logprobs_confidence", "0.8");
+	/* no metadata anywhere up the path */
+	field_is(rr, "vendor.name", "ocr_confidence", NULL);
+	field_is(rr, "vendor.name", "citation_pages", NULL);
+	/* a reviewer's edit, and the value before review where it differs */
+	field_is(rr, "paid", "value_text", "true");
+	field_is(rr, "paid", "edited", "true");
+	field_is(rr, "paid", "initial_value", "false");
+	field_is(rr, "total.amount", "edited", "false");
+	field_is(rr, "total.amount", "initial_value", NULL);
+	/* JSON null is a row with a null text */
+	field_is(rr, "notes", "value", "null");
+	field_is(rr, "notes", "value_text", NULL);
+	field_is(rr, "notes", "value_number", NULL);
+}
+END_TEST
+
+START_TEST(test_extracted_fields_legacy)
+{
+	struct run_rows *rr = norm_fixture("legacy_extract.json", true);
+
+	ck_assert_uint_eq(rr->t[T_FIELDS].nrows, 6);
+	field_is(rr, "invoice_number", "value_text", "77-1");
+	field_is(rr, "invoice_number", "ocr_confidence", "0.93");
+	field_is(rr, "invoice_number", "citation_pages", "{1}");
+	/* object values such as currency are unnested into leaves */
+	field_is(rr, "amount_due.amount", "value_number", "88.1");
+	field_is(rr, "amount_due.amount", "ocr_confidence", "0.81");
+	field_is(rr, "amount_due.iso_4217_currency_code", "value_text", "USD");
+	field_is(rr, "signed.is_signed", "value_text", "true");
+	field_is(rr, "signed.printed_name", "value_text", "J. Doe");
+	field_is(rr, "signed.printed_name", "ocr_confidence", NULL);
+	field_is(rr, "due_date", "value_text", NULL);
+	field_is(rr, "due_date", "ocr_confidence", "0.2");
+	field_is(rr, "due_date", "edited", "false");
+	field_is(rr, "due_date", "initial_value", NULL);
+	/* the legacy form has no logprobs or review score */
+	field_is(rr, "invoice_number", "logprobs_confidence", NULL);
+	field_is(rr, "invoice_number", "review_agent_score", NULL);
+}
+END_TEST
+
+START_TEST(test_classifications_and_splits)
+{
+	struct run_rows *rr = norm_fixture("processed_extract.json", true);
+	const struct cell_exp cls[] = {
+		C_TEXT("run_id", "workflow_run_Proc0001aaaa"),
+		C_TEXT("processor_ordinal", "0"),
+		C_TEXT("processor_run_id", "dpr_Cls0001aaaa"),
+		C_TEXT("classification_id", "invoice"),
+		C_TEXT("classification_type", "invoice"),
+		C_TEXT("confidence", "0.96"),
+	};
+	const struct cell_exp split1[] = {
+		C_TEXT("run_id", "workflow_run_Spl0001aaaa"),
+		C_TEXT("processor_ordinal", "0"),
+		C_TEXT("ordinal", "1"),
+		C_TEXT("split_id", "split_1"),
+		C_TEXT("type", "receipt"),
+		C_TEXT("identifier", "receipt_1"),
+		C_TEXT("name", "receipt 1"),
+		C_TEXT("observation", "receipt on pages 3-6"),
+		C_TEXT("start_page", "3"),
+		C_TEXT("end_page", "6"),
+		C_TEXT("classification_id", "receipt"),
+		C_TEXT("file_id", "file_PktSub1aaaa"),
+	};
+
+	expect_all_cells(rr, T_CLASSIFICATIONS, 0, cls, NEXP(cls));
+	ck_assert_uint_eq(rr->t[T_SPLITS].nrows, 0);
+	rr = norm_fixture("splitter.json", true);
+	ck_assert_uint_eq(rr->t[T_SPLITS].nrows, 2);
+	expect_all_cells(rr, T_SPLITS, 1, split1, NEXP(split1));
+	ck_assert_str_eq(cell(rr, T_SPLITS, 0, "split_id"), "split_0");
+	ck_assert_uint_eq(rr->t[T_CLASSIFICATIONS].nrows, 0);
+	/* a CLASSIFY run without a result yet (output {}) gives no row */
+	rr = norm_fixture("seed_example.json", true);
+	ck_assert_uint_eq(rr->t[T_CLASSIFICATIONS].nrows, 0);
+}
+END_TEST
+
 /* --- the table definitions and accessors --- */
 
 START_TEST(test_tables)
@@ -1642,7 +1796,7 @@ START_TEST(test_tables)
 	static const char *const names[T_COUNT] = {
 		"workflow_runs", "workflow_run_files", "workflow_run_file_pages", "workflow_run_file_sheets",
 		"processor_runs", "processor_run_files", "processor_run_merged_processors", "step_runs",
-		"step_run_rules",
+		"step_run_rules", "extracted_fields", "classifications", "splits",
 	};
 	struct run_rows *rr = norm_fixture("minimal.json", true);
 
@@ -1690,6 +1844,9 @@ normalize_suite(void)
 	tcase_add_test(tc, test_review_states);
 	tcase_add_test(tc, test_legacy_extract);
 	tcase_add_test(tc, test_tables);
+	tcase_add_test(tc, test_extracted_fields_current);
+	tcase_add_test(tc, test_extracted_fields_legacy);
+	tcase_add_test(tc, test_classifications_and_splits);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("refused");
