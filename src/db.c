@@ -67,7 +67,7 @@ db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
 	const char *keys[] = { "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
 			       "keepalives_count", "tcp_user_timeout", "application_name", "dbname",
 			       "client_encoding", NULL };
-	const char *vals[] = { "10", "1", "30", "10", "3", "60000", "extend-syncd", conninfo, "UTF8", NULL };
+	const char *vals[] = { "10", "1", "10", "5", "3", "20000", "extend-syncd", conninfo, "UTF8", NULL };
 	PGconn *conn;
 	char *quoted = NULL;
 
@@ -85,8 +85,18 @@ db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
 		db_error(conn, NULL, err, errlen);
 		goto fail;
 	}
+	/*
+	 * ISO dates in UTC: claim tokens (lease_expires_at) go out as text and
+	 * come back as parameters, and must read back as the same instant.
+	 * Timeouts: a lock held elsewhere or a runaway statement must not hold
+	 * the single-threaded loop past the systemd watchdog.
+	 */
 	if (exec_schema(conn, "SELECT pg_catalog.set_config('search_path', $1, false), "
-			"pg_catalog.set_config('client_min_messages', 'warning', false)", quoted, err, errlen) < 0)
+			"pg_catalog.set_config('client_min_messages', 'warning', false), "
+			"pg_catalog.set_config('datestyle', 'ISO, YMD', false), "
+			"pg_catalog.set_config('timezone', 'UTC', false), "
+			"pg_catalog.set_config('lock_timeout', '10s', false), "
+			"pg_catalog.set_config('statement_timeout', '20s', false)", quoted, err, errlen) < 0)
 		goto fail;
 	PQfreemem(quoted);
 	return conn;
@@ -147,7 +157,9 @@ db_migrate(PGconn *conn, const char *schema, int *applied, char *err, size_t err
 		db_error(conn, NULL, err, errlen);
 		return -1;
 	}
-	if (exec_schema(conn, lock, schema, err, errlen) < 0)
+	/* a migration may rewrite a large table: no statement or lock timeout here */
+	if (db_exec(conn, "SET statement_timeout = 0; SET lock_timeout = 0", err, errlen) < 0 ||
+	    exec_schema(conn, lock, schema, err, errlen) < 0)
 		goto out;
 	snprintf(sql, sizeof(sql),
 		 "CREATE SCHEMA IF NOT EXISTS %s; "

@@ -57,6 +57,7 @@ struct fetcher {
 	double rate;			/* requests per second, all together, as configured */
 	double factor;			/* share of rate in use: lowered by 429s, recovering */
 	double hold_until;		/* no request before this (the server asked to wait) */
+	double throttled_at;		/* the last halving: 429s of one burst halve once */
 
 	struct job *queued, *queued_tail;
 	size_t nqueued;
@@ -227,9 +228,7 @@ fetch_configure(struct fetcher *f, const struct config *cfg, const char *api_key
 	/* transfers in flight keep the old list until they end */
 	headers_put(f->headers);
 	f->headers = h;
-	/* a wait asked by the server ends with the settings it was asked under */
-	f->hold_until = 0;
-	f->factor = 1.0;
+
 	f->timeout_ms = (long)(cfg->api.timeout * 1000.0);
 	f->max_body = (size_t)cfg->api.max_response_size;
 	f->max_in_flight = (size_t)cfg->api.max_in_flight;
@@ -255,6 +254,7 @@ fetch_new(const struct config *cfg, const char *api_key, char *err, size_t errle
 	}
 	f->factor = 1.0;
 	f->last_sent = -1e9;
+	f->throttled_at = -1e9;
 	for (size_t i = 0; i < MAX_WINDOW; i++)
 		f->sent[i] = -1e9;
 	if (fetch_configure(f, cfg, api_key, err, errlen) < 0) {
@@ -270,7 +270,10 @@ fetch_throttle(struct fetcher *f, double retry_after)
 {
 	double now = now_mono();
 
-	f->factor = fmax(RATE_FLOOR / f->rate, f->factor / 2);
+	if (now - f->throttled_at >= 1.0) {
+		f->factor = fmax(RATE_FLOOR / f->rate, f->factor / 2);
+		f->throttled_at = now;
+	}
 	f->hold_until = fmax(f->hold_until, now + fmax(retry_after, 1.0 / current_rate(f)));
 }
 

@@ -43,8 +43,9 @@ int fetch_configure(struct fetcher *f, const struct config *cfg, const char *api
 
 /*
  * The API answered 429: the key is over its budget.  Halve the rate for
- * every request (it recovers a little with each later answer) and send
- * nothing for retry_after seconds (or one interval of the new rate).
+ * every request, once per second however many 429s a burst brings (it
+ * recovers a little with each later answer), and send nothing for
+ * retry_after seconds (or one interval of the new rate).
  */
 void fetch_throttle(struct fetcher *f, double retry_after);
 

@@ -42,7 +42,11 @@ static int sigpipe_fds[2] = { -1, -1 };
 struct deferred {
 	struct deferred *next;
 	struct fetch_result *r;
+	int tries;		/* writes lost with the connection */
 };
+
+/* A result whose write lost the connection this often is dropped: its run is fetched again after its lease. */
+#define DEFERRED_TRIES 3
 
 struct loop {
 	struct config *cfg;
@@ -65,7 +69,8 @@ struct loop {
 
 	/* the database is gone: reconnect at db_retry_at; results wait in deferred */
 	bool db_broken;
-	double db_retry_at, db_backoff, db_lost_at, db_logged_at;
+	double db_retry_at, db_backoff, db_lost_at, db_logged_at, db_restored_at, db_lost_logged_at;
+	bool loss_announced;	/* "lost" was logged: "restored" will be too */
 	struct deferred *deferred;
 
 	char once_cutoff[40];	/* --once: only runs due before the start */
@@ -166,10 +171,13 @@ db_open(struct loop *l)
 		l->conn = NULL;
 		goto fail;
 	}
-	if (l->db_broken)
-		log_info("database connection restored after %.1fs", now - l->db_lost_at);
+	if (l->db_broken) {
+		if (l->loss_announced)
+			log_info("database connection restored after %.1fs", now - l->db_lost_at);
+		l->db_restored_at = now;
+	}
+	l->loss_announced = false;
 	l->db_broken = false;
-	l->db_backoff = DB_RETRY_MIN;
 	l->next_claim = now;
 	return 0;
 fail:
@@ -192,18 +200,29 @@ fail:
 static bool
 db_gone(struct loop *l)
 {
+	double now = now_mono();
+	bool flapping;
+
 	if (l->conn == NULL)
 		return true;
-	if (PQstatus(l->conn) != CONNECTION_BAD)
+	/* a connection stuck in pipeline mode serves no other statement: replace it too */
+	if (PQstatus(l->conn) != CONNECTION_BAD && PQpipelineStatus(l->conn) == PQ_PIPELINE_OFF)
 		return false;
-	log_error("lost the database connection; reconnecting");
+	/* lost again soon after it came back: keep backing off, and say so only now and then */
+	flapping = now - l->db_restored_at < 10 * DB_RETRY_MAX;
+	if (!flapping || now - l->db_lost_logged_at >= REPEAT_LOG) {
+		log_error("lost the database connection; reconnecting");
+		l->db_lost_logged_at = now;
+		l->loss_announced = true;
+	}
 	PQfinish(l->conn);
 	l->conn = NULL;
 	l->db_broken = true;
-	l->db_lost_at = now_mono();
-	l->db_logged_at = -REPEAT_LOG;	/* the first failed reconnect says why */
-	l->db_backoff = DB_RETRY_MIN;
-	l->db_retry_at = l->db_lost_at;
+	l->db_lost_at = now;
+	l->db_logged_at = flapping ? now : -REPEAT_LOG;	/* the first failed reconnect says why */
+	if (!flapping)
+		l->db_backoff = DB_RETRY_MIN;
+	l->db_retry_at = flapping ? now + l->db_backoff : now;
 	return true;
 }
 
@@ -417,9 +436,6 @@ handle_result(struct loop *l, struct fetch_result *r)
 		log_info("the Extend API accepts the API key again; fetching resumed");
 		l->auth_failed = false;
 	}
-	if (r->http_status == 429)
-		fetch_throttle(l->fetch, r->retry_after);
-
 	if (r->error[0] != '\0') {
 		/* a body over the cap will not shrink by asking again */
 		rc = record_failure(l, c, r->too_big, r->retry_after, r->http_status, r->error);
@@ -457,6 +473,8 @@ take_result(struct loop *l, struct fetch_result *r)
 	struct deferred *d;
 
 	metrics_request(&l->m, r->http_status, r->seconds, r->body.len);
+	if (r->http_status == 429)
+		fetch_throttle(l->fetch, r->retry_after);
 	if (handle_result(l, r))
 		return;
 	d = malloc(sizeof(*d));
@@ -467,6 +485,7 @@ take_result(struct loop *l, struct fetch_result *r)
 		return;
 	}
 	d->r = r;
+	d->tries = 0;
 	d->next = l->deferred;
 	l->deferred = d;
 }
@@ -486,6 +505,14 @@ flush_deferred(struct loop *l)
 		if (l->conn != NULL && handle_result(l, d->r)) {
 			free(d);
 			n++;
+		} else if (l->conn == NULL && ++d->tries >= DEFERRED_TRIES) {
+			/* writing it takes the connection down (a crashing backend?): stop feeding it */
+			log_run(LOG_LEVEL_ERROR, ((struct claim *)d->r->data)->run_id, "dropping a result whose write "
+				"lost the database connection %d times; the run is fetched again when its lease ends",
+				d->tries);
+			queue_claim_free(d->r->data);
+			fetch_result_free(d->r);
+			free(d);
 		} else {
 			d->next = l->deferred;
 			l->deferred = d;
@@ -648,6 +675,7 @@ loop_init(struct loop *l)
 	srandom((unsigned int)(ts.tv_nsec ^ ts.tv_sec ^ getpid()));
 	make_owner(l);
 	l->db_backoff = DB_RETRY_MIN;
+	l->db_restored_at = l->db_lost_logged_at = -1e9;
 	if (setup_signals() < 0) {
 		log_error("could not set up signal handling: %s", strerror(errno));
 		return -1;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "metrics.h"
@@ -151,6 +152,8 @@ metrics_write(const struct metrics *m, const char *path)
 	f = fopen(tmp, "we");
 	if (f == NULL)
 		return -1;
+	/* node_exporter reads it as another user; the unit's UMask=0077 would hide it */
+	(void)fchmod(fileno(f), 0644);
 	write_all(f, m);
 	if (fflush(f) != 0 || ferror(f)) {
 		saved = errno;

@@ -159,7 +159,9 @@ pipeline_flush(struct pipeline *p)
 	if (p->queued == 0)
 		return p->failed ? -1 : 0;
 	if (PQpipelineSync(p->conn) != 1) {
-		db_error(p->conn, NULL, p->err, p->errlen);
+		if (!p->failed)
+			db_error(p->conn, NULL, p->err, p->errlen);
+		p->failed = true;
 		return -1;
 	}
 	while (p->queued > 0) {
@@ -193,7 +195,9 @@ static int
 pipeline_send(struct pipeline *p, const char *name, int n, const char *const *params)
 {
 	if (PQsendQueryPrepared(p->conn, name, n, params, NULL, NULL, 0) != 1) {
-		db_error(p->conn, NULL, p->err, p->errlen);
+		if (!p->failed)
+			db_error(p->conn, NULL, p->err, p->errlen);
+		p->failed = true;
 		return -1;
 	}
 	if (++p->queued >= PIPELINE_CHUNK)
@@ -228,7 +232,10 @@ write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 	}
 	if (pipeline_flush(&p) < 0)
 		rc = -1;
-	/* only possible once every result is read; a broken connection is noticed by the caller */
+	/*
+	 * Only possible once every result is read.  When it is not, the caller
+	 * sees a connection still in pipeline mode and replaces it (db_gone).
+	 */
 	if (PQexitPipelineMode(conn) != 1 && rc == 0) {
 		db_error(conn, NULL, err, errlen);
 		rc = -1;
