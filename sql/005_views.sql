@@ -27,14 +27,17 @@ SELECT (r.initial_run_at AT TIME ZONE 'UTC')::date AS day,
        count(*) FILTER (WHERE r.status = 'REJECTED') AS rejected,
        count(*) FILTER (WHERE r.status = 'NEEDS_REVIEW') AS in_review,
        coalesce(sum(r.credits), 0) AS credits,
+       -- finished runs only; an end before the start is bad data, not a fast run
        percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM r.end_time - r.start_time))
+           FILTER (WHERE r.status IN ('PROCESSED', 'FAILED', 'CANCELLED', 'REJECTED') AND r.end_time >= r.start_time)
            AS median_processing_seconds,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM r.end_time - r.start_time))
+           FILTER (WHERE r.status IN ('PROCESSED', 'FAILED', 'CANCELLED', 'REJECTED') AND r.end_time >= r.start_time)
            AS p95_processing_seconds
 FROM workflow_runs r
 GROUP BY 1, 2;
 
-COMMENT ON VIEW workflow_daily IS 'Per day (UTC, of initialRunAt) and workflow: runs by outcome, credits, median and 95th percentile processing seconds';
+COMMENT ON VIEW workflow_daily IS 'Per day (UTC, of initialRunAt) and workflow: runs by outcome, credits, median and 95th percentile processing seconds of finished runs';
 
 CREATE VIEW review_backlog AS
 SELECT r.id AS run_id, r.name, r.workflow_id, r.workflow_name, r.batch_id, r.initial_run_at,
