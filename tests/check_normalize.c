@@ -1750,6 +1750,35 @@ START_TEST(test_extracted_fields_legacy)
 }
 END_TEST
 
+/* Every column of the extracted fields of needs_review.json and splitter.json. */
+START_TEST(test_extracted_fields_all_columns)
+{
+	struct run_rows *rr = norm_fixture("needs_review.json", true);
+	const struct cell_exp rev[] = {
+		C_TEXT("run_id", "workflow_run_Rev0001aaaa"), C_TEXT("processor_ordinal", "0"), C_TEXT("ordinal", "0"),
+		C_TEXT("processor_run_id", "dpr_Rev0001aaaa"), C_TEXT("processor_name", "Invoice Extractor"),
+		C_TEXT("path", "total"), C_TEXT("value", "null"), C_NULL("value_text"), C_NULL("value_number"),
+		C_TEXT("ocr_confidence", "0.31"), C_TEXT("logprobs_confidence", "0.4"), C_NULL("review_agent_score"),
+		C_NULL("citation_pages"), C_TEXT("edited", "false"), C_NULL("initial_value"),
+	};
+	const struct cell_exp spl[] = {
+		C_TEXT("run_id", "workflow_run_Spl0001aaaa"), C_TEXT("processor_ordinal", "2"), C_TEXT("ordinal", "0"),
+		C_TEXT("processor_run_id", "dpr_SplExt1aaaa"), C_TEXT("processor_name", "Invoice Extractor"),
+		C_TEXT("path", "total"), C_TEXT("value", "20.0"), C_TEXT("value_text", "20.0"),
+		C_TEXT("value_number", "20.0"), C_TEXT("ocr_confidence", "0.9"), C_TEXT("logprobs_confidence", "0.9"),
+		C_NULL("review_agent_score"), C_NULL("citation_pages"), C_TEXT("edited", "false"),
+		C_NULL("initial_value"),
+	};
+
+	expect_all_cells(rr, T_FIELDS, 0, rev, NEXP(rev));
+	rr = norm_fixture("splitter.json", true);
+	ck_assert_uint_eq(rr->t[T_FIELDS].nrows, 2);
+	ck_assert_str_eq(cell(rr, T_FIELDS, 0, "processor_ordinal"), "1");
+	ck_assert_str_eq(cell(rr, T_FIELDS, 0, "value_number"), "10.0");
+	expect_all_cells(rr, T_FIELDS, 1, spl, NEXP(spl));
+}
+END_TEST
+
 START_TEST(test_classifications_and_splits)
 {
 	struct run_rows *rr = norm_fixture("processed_extract.json", true);
@@ -1846,6 +1875,7 @@ normalize_suite(void)
 	tcase_add_test(tc, test_tables);
 	tcase_add_test(tc, test_extracted_fields_current);
 	tcase_add_test(tc, test_extracted_fields_legacy);
+	tcase_add_test(tc, test_extracted_fields_all_columns);
 	tcase_add_test(tc, test_classifications_and_splits);
 	suite_add_tcase(s, tc);
 
