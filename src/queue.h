@@ -69,8 +69,12 @@ int queue_enqueue(PGconn *conn, const char *run_id, char *err, size_t errlen)
 int queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Counts of the queue by state; returns 0 or -1 with err set. */
-int queue_stats(PGconn *conn, struct queue_stats *out, char *err, size_t errlen)
+/*
+ * Counts of the queue: pending and due runs always (cheap, by the partial
+ * index), done and failed when finished is true (a scan of the table).
+ * Returns 0 or -1 with err set.
+ */
+int queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* How much work is left; returns 0 or -1 with err set. */
