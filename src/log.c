@@ -87,6 +87,9 @@ log_level_parse(const char *name, enum log_level *out)
 }
 
 static void
+log_write(enum log_level level, const char *run_id, const char *fmt, va_list ap) LOG_PRINTF(3, 0);
+
+static void
 log_write(enum log_level level, const char *run_id, const char *fmt, va_list ap)
 {
 	char line[4096];
