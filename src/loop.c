@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,16 @@ struct deferred {
 /* A result whose write lost the connection this often is dropped: its run is fetched again after its lease. */
 #define DEFERRED_TRIES 3
 
+/*
+ * A failure that lasts (queue statements failing on a healthy connection,
+ * the metrics file not writable): logged when it starts, every REPEAT_LOG
+ * while it lasts, and when it ends, never on every pass of the loop.
+ */
+struct lasting {
+	double since;		/* 0: not failing */
+	double logged_at;
+};
+
 struct loop {
 	struct config *cfg;
 	const char *config_path;
@@ -79,8 +90,8 @@ struct loop {
 	unsigned long long status_requests;	/* requests counted at the last status */
 	double status_at;
 	struct metrics summary_base;	/* the counters at the last summary line */
-	bool metrics_failing;
-	double queue_failing_since, queue_logged_at;	/* queue statements failing (connection fine) */
+	struct lasting queue_failing;	/* queue statements failing, the connection fine */
+	struct lasting metrics_failing;
 };
 
 static double
@@ -226,32 +237,35 @@ db_gone(struct loop *l)
 	return true;
 }
 
-/*
- * A queue statement failed on a connection that is still up (a revoked
- * privilege, a dropped table): say so when it starts and every REPEAT_LOG
- * while it lasts, not on every pass of the loop.
- */
+/* A lasting failure: log it when it starts and every REPEAT_LOG while it lasts. */
 static void
-queue_failing(struct loop *l, const char *what, const char *err)
+lasting_fail(struct lasting *f, const char *fmt, ...) LOG_PRINTF(2, 3);
+
+static void
+lasting_fail(struct lasting *f, const char *fmt, ...)
 {
 	double now = now_mono();
+	char msg[1024];
+	va_list ap;
 
-	if (l->queue_failing_since == 0)
-		l->queue_failing_since = now;
-	if (now - l->queue_logged_at >= REPEAT_LOG) {
-		log_error("could not %s: %s", what, err);
-		l->queue_logged_at = now;
-	}
+	if (f->since != 0 && now - f->logged_at < REPEAT_LOG)
+		return;
+	if (f->since == 0)
+		f->since = now;
+	f->logged_at = now;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s", msg);
 }
 
+/* The failure is over: say so, with how long it lasted, if it was said to begin. */
 static void
-queue_working(struct loop *l)
+lasting_ok(struct lasting *f, const char *what)
 {
-	if (l->queue_failing_since != 0) {
-		log_info("the queue answers again after %.0fs", now_mono() - l->queue_failing_since);
-		l->queue_failing_since = 0;
-		l->queue_logged_at = -REPEAT_LOG;
-	}
+	if (f->since != 0)
+		log_info("%s again after %.0fs", what, now_mono() - f->since);
+	f->since = 0;
 }
 
 static double
@@ -560,10 +574,10 @@ claim_runs(struct loop *l)
 			l->mode == LOOP_ONCE ? l->once_cutoff : NULL, &c, err, sizeof(err));
 	if (n < 0) {
 		if (!db_gone(l))
-			queue_failing(l, "claim runs", err);
+			lasting_fail(&l->queue_failing, "could not claim runs: %s", err);
 		return -1;
 	}
-	queue_working(l);
+	lasting_ok(&l->queue_failing, "the queue answers");
 	l->claimed_all = n < limit;
 	for (int i = 0; i < n; i++) {
 		if (!schedule_run_id_valid(c[i]->run_id)) {
@@ -642,7 +656,7 @@ nothing_left(struct loop *l)
 		return true;
 	if (queue_outlook(l->conn, &o, err, sizeof(err)) < 0) {
 		if (!db_gone(l))
-			queue_failing(l, "read the queue", err);
+			lasting_fail(&l->queue_failing, "could not read the queue: %s", err);
 		return false;
 	}
 	if (o.busy == 0)
@@ -712,7 +726,7 @@ report(struct loop *l, double now)
 	if (l->conn != NULL &&
 	    queue_stats(l->conn, &l->m.queue, now >= l->next_finished_count, err, sizeof(err)) < 0) {
 		if (!db_gone(l))
-			queue_failing(l, "count the queue", err);
+			lasting_fail(&l->queue_failing, "could not count the queue: %s", err);
 	} else if (now >= l->next_finished_count) {
 		l->next_finished_count = now + SUMMARY_EVERY;
 	}
@@ -724,15 +738,11 @@ report(struct loop *l, double now)
 			  l->conn == NULL ? "database unreachable; " : l->auth_failed ? "API key refused; " : "",
 			  l->m.synced, l->m.in_flight, l->m.queue.due, l->m.failed, rate);
 	if (l->cfg->log.metrics_file[0] != '\0') {
-		if (metrics_write(&l->m, l->cfg->log.metrics_file) < 0) {
-			if (!l->metrics_failing)
-				log_error("could not write log.metrics_file \"%s\": %s", l->cfg->log.metrics_file,
-					  strerror(errno));
-			l->metrics_failing = true;
-		} else if (l->metrics_failing) {
-			log_info("log.metrics_file \"%s\" written again", l->cfg->log.metrics_file);
-			l->metrics_failing = false;
-		}
+		if (metrics_write(&l->m, l->cfg->log.metrics_file) < 0)
+			lasting_fail(&l->metrics_failing, "could not write log.metrics_file \"%s\": %s",
+				     l->cfg->log.metrics_file, strerror(errno));
+		else
+			lasting_ok(&l->metrics_failing, "log.metrics_file written");
 	}
 	if (now >= l->next_summary) {
 		const struct metrics *b = &l->summary_base;
@@ -847,7 +857,6 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 	l.cfg = *cfgp;
 	l.config_path = config_path;
 	l.mode = mode;
-	l.queue_logged_at = -REPEAT_LOG;
 	metrics_init(&l.m);
 	metrics_init(&l.summary_base);
 	if (loop_init(&l) < 0) {

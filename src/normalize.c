@@ -590,6 +590,7 @@ field_row(struct flat *f, json_object *v, json_object *initial, bool initial_pre
 	struct norm *n = f->n;
 	json_object *fm = f->legacy != NULL ? f->legacy : nearest(f->meta, f->path, f->len);
 	bool number = v != NULL && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double));
+	bool edited = nearest(f->edits, f->path, f->len) != NULL;
 	struct row r = child_row(n, T_FIELDS, f->processor, f->ordinal++);
 
 	put(&r, v_text(n, get(f->proc, "id")));
@@ -602,8 +603,7 @@ field_row(struct flat *f, json_object *v, json_object *initial, bool initial_pre
 	put(&r, f->legacy != NULL ? NULL : v_num(n, get(fm, "logprobsConfidence")));
 	put(&r, f->legacy != NULL ? NULL : v_num(n, get(fm, "reviewAgentScore")));
 	put(&r, citation_pages(n, get(fm, f->legacy != NULL ? "references" : "citations")));
-	put(&r, copy_text(n, nearest(f->edits, f->path, f->len) != NULL ? "true" : "false",
-			  nearest(f->edits, f->path, f->len) != NULL ? 4 : 5));
+	put(&r, copy_text(n, edited ? "true" : "false", edited ? 4 : 5));
 	if (initial_present && !json_object_equal(v, initial))
 		put(&r, initial != NULL ? v_json(n, initial) : copy_text(n, "null", 4));
 	else
