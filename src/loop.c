@@ -446,7 +446,7 @@ handle_result(struct loop *l, struct fetch_result *r)
 		fetch_result_free(r);
 		return true;
 	}
-	if (l->auth_failed && r->http_status != 0) {
+	if (l->auth_failed && schedule_key_accepted(r->http_status)) {
 		log_info("the Extend API accepts the API key again; fetching resumed");
 		l->auth_failed = false;
 	}

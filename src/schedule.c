@@ -57,6 +57,12 @@ schedule_http_retryable(long status)
 }
 
 bool
+schedule_key_accepted(long status)
+{
+	return (status >= 200 && status <= 299) || status == 400 || status == 404;
+}
+
+bool
 schedule_run_id_valid(const char *s)
 {
 	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");

@@ -28,6 +28,13 @@ double schedule_retry_delay(double min, double max, int attempts, double jitter)
 /* HTTP answers worth trying again (408, 409, 429, 5xx); 0 stands for "no answer at all". */
 bool schedule_http_retryable(long status);
 
+/*
+ * After the API refused the key: whether this answer proves the key works
+ * again (2xx, or 400/404 about the run).  A 5xx or 429 may come from a
+ * gateway in front of the API that never looked at the key.
+ */
+bool schedule_key_accepted(long status);
+
 /* True when s is a run ID that may be put into a URL path: [A-Za-z0-9_-]{1,128}. */
 bool schedule_run_id_valid(const char *s);
 

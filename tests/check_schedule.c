@@ -247,6 +247,20 @@ START_TEST(test_run_id_valid)
 }
 END_TEST
 
+/* Only an answer that proves the key works ends the pause after a refused key. */
+START_TEST(test_key_accepted)
+{
+	static const long yes[] = { 200, 201, 204, 299, 400, 404 };
+	static const long no[] = { 0, 199, 300, 301, 304, 401, 402, 403, 405, 408, 409, 410, 422, 429,
+				   500, 502, 503, 504, 599, -1 };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		ck_assert_msg(schedule_key_accepted(yes[i]), "HTTP %ld should prove the key works", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		ck_assert_msg(!schedule_key_accepted(no[i]), "HTTP %ld should not prove the key works", no[i]);
+}
+END_TEST
+
 static Suite *
 schedule_suite(void)
 {
@@ -260,6 +274,7 @@ schedule_suite(void)
 	tcase_add_test(tc, test_retry_delay_grows);
 	tcase_add_test(tc, test_http_retryable);
 	tcase_add_test(tc, test_run_id_valid);
+	tcase_add_test(tc, test_key_accepted);
 	suite_add_tcase(s, tc);
 	return s;
 }
