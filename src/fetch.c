@@ -95,20 +95,36 @@ current_rate(const struct fetcher *f)
 	return fmax(RATE_FLOOR, f->rate * f->factor);
 }
 
+/* The window's rule, apart so that it can be tested; see fetch.h. */
+double
+fetch_send_after(const double *sent, size_t n, size_t pos, double rate, double last_start, double hold_until)
+{
+	size_t k = rate >= 1 ? (size_t)floor(rate) : 1;
+	double t = hold_until;
+
+	if (k > n)
+		k = n;
+	/* the request k back must be a second old: no one-second window holds more than rate */
+	t = fmax(t, sent[(pos + n - k) % n] + 1.0 + WINDOW_MARGIN);
+	if (rate >= 1) {
+		/* spread out: counted from starts, so that new connections are made side by side */
+		t = fmax(t, last_start + 1.0 / rate);
+	} else {
+		/*
+		 * Slower than one a second: the spacing is the limit itself, so it
+		 * counts from when the last request really left (INFINITY while it
+		 * is still connecting), not from when it was started.
+		 */
+		t = fmax(t, sent[(pos + n - 1) % n] + 1.0 / rate);
+	}
+	return t;
+}
+
 /* Earliest monotonic time the next request may be sent. */
 static double
 next_send_time(const struct fetcher *f)
 {
-	double rate = current_rate(f);
-	double t = fmax(f->hold_until, f->last_sent + 1.0 / rate);
-	size_t k = (size_t)floor(rate);
-
-	if (k >= 1) {
-		size_t back = (f->sent_pos + MAX_WINDOW - k) % MAX_WINDOW;
-
-		t = fmax(t, f->sent[back] + 1.0 + WINDOW_MARGIN);
-	}
-	return t;
+	return fetch_send_after(f->sent, MAX_WINDOW, f->sent_pos, current_rate(f), f->last_sent, f->hold_until);
 }
 
 static void
@@ -214,6 +230,9 @@ fetch_configure(struct fetcher *f, const struct config *cfg, const char *api_key
 	if (h != NULL)
 		h->list = make_headers(cfg, api_key);
 	if (h == NULL || h->list == NULL || url == NULL) {
+		/* the list may be made when the URL's copy failed: it holds the key */
+		if (h != NULL)
+			wipe_headers(h->list);
 		free(h);
 		free(url);
 		snprintf(err, errlen, "out of memory");

@@ -49,6 +49,16 @@ int fetch_configure(struct fetcher *f, const struct config *cfg, const char *api
  */
 void fetch_throttle(struct fetcher *f, double retry_after);
 
+/*
+ * The rate limiter's rule, pure: the earliest time the next request may
+ * leave, given the times the latest ones left (sent, a ring of n entries
+ * with pos the next to write; INFINITY for one started but not sent yet),
+ * the rate, when the last one was started, and a hold.  No one-second
+ * window holds more than max(1, floor(rate)) requests; below one a second,
+ * sends are 1/rate apart from when the previous one really left.
+ */
+double fetch_send_after(const double *sent, size_t n, size_t pos, double rate, double last_start, double hold_until);
+
 /* Requests per second allowed now: api.rate_limit, or less after 429s. */
 double fetch_current_rate(const struct fetcher *f);
 
