@@ -41,7 +41,8 @@ static const struct key keys[] = {
 	K("api.rate_limit", KEY_DOUBLE, api.rate_limit, "10", 0.01, 10000),
 	K("api.max_in_flight", KEY_INT, api.max_in_flight, "8", 1, 1000),
 	K("api.timeout", KEY_DOUBLE, api.timeout, "60", 0.1, 86400),
-	K("api.max_response_size", KEY_INT64, api.max_response_size, "67108864", 1024, 1073741824.0),
+	/* the body is stored whole in a jsonb column (at most 255 MiB, and jsonb can be larger than the text) */
+	K("api.max_response_size", KEY_INT64, api.max_response_size, "67108864", 1024, 134217728.0),
 	K("database.conninfo", KEY_STRING, database.conninfo, "", 0, 0),
 	K("database.schema", KEY_STRING, database.schema, "extend", 0, 0),
 	K("database.auto_migrate", KEY_BOOL, database.auto_migrate, "true", 0, 0),

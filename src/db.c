@@ -25,6 +25,18 @@ db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen)
 		err[n - 1] = '\0';
 }
 
+/* Errors that sending the same values again cannot cure; see db.h. */
+bool
+db_error_recurs(const PGresult *res)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (state == NULL || strlen(state) != 5)
+		return false;
+	return strncmp(state, "22", 2) == 0 || strncmp(state, "54", 2) == 0 || strcmp(state, "23502") == 0 ||
+	       strcmp(state, "23514") == 0;
+}
+
 int
 db_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
 {

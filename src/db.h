@@ -2,6 +2,7 @@
 #ifndef EXTEND_SYNCD_DB_H
 #define EXTEND_SYNCD_DB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
@@ -46,6 +47,15 @@ int db_drain_notifies(PGconn *conn);
 
 /* Copy the reason res (or else conn) failed into err, on one line. */
 void db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
+
+/*
+ * Whether the error of res will recur identically when the same statement
+ * is sent with the same values: a data exception (SQLSTATE class 22: a
+ * value out of range, invalid input), a program limit (class 54: a jsonb
+ * value over its maximum size), a NOT NULL or CHECK violation.  Locks,
+ * connections, resources and unique or foreign keys (races) are not.
+ */
+bool db_error_recurs(const PGresult *res);
 
 /* Run a statement without parameters that returns no rows; returns 0 or -1 with err set. */
 int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);

@@ -413,7 +413,8 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 			return -1;
 		log_run(LOG_LEVEL_ERROR, c->run_id, "could not store run: %s", err);
 		snprintf(why, sizeof(why), "could not store: %s", err);
-		return record_failure(l, c, false, -1, 200, why);
+		/* a value PostgreSQL cannot hold: fetching the same body again would not help */
+		return record_failure(l, c, rc == STORE_RECURS, -1, 200, why);
 	}
 	if (rc == 0) {
 		log_run(LOG_LEVEL_WARNING, c->run_id, "lease lost while fetching (another daemon took the run over); "

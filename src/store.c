@@ -119,7 +119,10 @@ store_prepare(PGconn *conn, char *err, size_t errlen)
 	return 0;
 }
 
-/* Execute a prepared statement that returns no rows; -1 with err set on failure, else rows affected. */
+/*
+ * Execute a prepared statement that returns no rows; rows affected, or -1
+ * with err set on failure (STORE_RECURS when it would fail again alike).
+ */
 static int
 exec_prepared(PGconn *conn, const char *name, int n, const char *const *params, char *err, size_t errlen)
 {
@@ -130,6 +133,8 @@ exec_prepared(PGconn *conn, const char *name, int n, const char *const *params, 
 		rc = atoi(PQcmdTuples(res));
 	else
 		db_error(conn, res, err, errlen);
+	if (rc < 0 && db_error_recurs(res))
+		rc = STORE_RECURS;
 	PQclear(res);
 	return rc;
 }
@@ -148,6 +153,7 @@ struct pipeline {
 	char *err;
 	size_t errlen;
 	bool failed;
+	bool recurs;		/* the first error will recur with the same rows */
 };
 
 /* Send a sync and read the results of everything queued; the first error goes to err. */
@@ -174,6 +180,7 @@ pipeline_flush(struct pipeline *p)
 			/* later statements only say "aborted": keep the first, real reason */
 			db_error(p->conn, res, p->err, p->errlen);
 			p->failed = true;
+			p->recurs = db_error_recurs(res);
 		}
 		PQclear(res);
 		if (PQstatus(p->conn) == CONNECTION_BAD) {
@@ -208,7 +215,7 @@ pipeline_send(struct pipeline *p, const char *name, int n, const char *const *pa
 static int
 write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 {
-	struct pipeline p = { conn, 0, err, errlen, false };
+	struct pipeline p = { conn, 0, err, errlen, false, false };
 	char name[96];
 	int rc = 0;
 
@@ -240,18 +247,20 @@ write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 		db_error(conn, NULL, err, errlen);
 		rc = -1;
 	}
-	return rc;
+	return rc < 0 && p.recurs ? STORE_RECURS : rc;
 }
 #else
 static int
 write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 {
 	char name[96];
+	int rc;
 
 	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
 		snprintf(name, sizeof(name), "store_delete_%zu", i);
-		if (exec_prepared(conn, name, 1, &rr->id, err, errlen) < 0)
-			return -1;
+		rc = exec_prepared(conn, name, 1, &rr->id, err, errlen);
+		if (rc < 0)
+			return rc;
 	}
 	for (int t = 0; t < T_COUNT; t++) {
 		const struct table_def *def = &normalize_tables[t];
@@ -260,8 +269,9 @@ write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 		for (size_t r = 0; r < rr->t[t].nrows; r++) {
 			const char *const *row = (const char *const *)rr->t[t].cells + r * (size_t)def->ncols;
 
-			if (exec_prepared(conn, name, def->ncols, row, err, errlen) < 0)
-				return -1;
+			rc = exec_prepared(conn, name, def->ncols, row, err, errlen);
+			if (rc < 0)
+				return rc;
 		}
 	}
 	return 0;
@@ -289,15 +299,13 @@ store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, 
 	{
 		const char *hist[2] = { rr->id, rr->status };
 
-		if (exec_prepared(conn, "store_history", 2, hist, err, errlen) < 0) {
-			n = -1;
+		n = exec_prepared(conn, "store_history", 2, hist, err, errlen);
+		if (n < 0)
 			goto rollback;
-		}
 	}
-	if (write_rows(conn, rr, err, errlen) < 0) {
-		n = -1;
+	n = write_rows(conn, rr, err, errlen);
+	if (n < 0)
 		goto rollback;
-	}
 	if (db_exec(conn, "COMMIT", err, errlen) < 0)
 		return -1;
 	return 1;

@@ -332,12 +332,12 @@ END_TEST
 /* An integer where a float is expected is a number all the same; 64-bit integers fit the size key. */
 START_TEST(test_integer_for_float)
 {
-	struct config *cfg = load_ok("api: { timeout = 5; rate_limit = 3; max_response_size = 1073741824L; };\n"
+	struct config *cfg = load_ok("api: { timeout = 5; rate_limit = 3; max_response_size = 134217728L; };\n"
 				     "sync: { lease = 10L; };\n");
 
 	ck_assert_double_eq(cfg->api.timeout, 5.0);
 	ck_assert_double_eq(cfg->api.rate_limit, 3.0);
-	ck_assert_int_eq(cfg->api.max_response_size, 1073741824LL);
+	ck_assert_int_eq(cfg->api.max_response_size, 134217728LL);
 	ck_assert_double_eq(cfg->sync.lease, 10.0);
 }
 END_TEST
@@ -359,6 +359,9 @@ static const struct bad_value out_of_range[] = {
 	{ "api", "timeout", "1e309" },
 	{ "api", "max_response_size", "1023" },
 	{ "api", "max_response_size", "4294967297L" },
+	/* over 128 MiB: more than jsonb can surely hold in workflow_runs.raw */
+	{ "api", "max_response_size", "134217729L" },
+	{ "api", "max_response_size", "1073741824L" },
 	{ "sync", "claim_batch", "0" },
 	{ "sync", "claim_batch", "3000000000L" },
 	{ "sync", "idle_poll", "0.0" },
