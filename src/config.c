@@ -450,12 +450,37 @@ read_key_file(const char *path, char *err, size_t errlen)
 	}
 }
 
+/*
+ * EXTEND_API_KEY, once config_hide_env_key() took it out of the
+ * environment.  The environment is process-wide state already; this keeps
+ * it, only where /proc/PID/environ and child processes cannot see it.
+ */
+static char *env_key;
+
+/* Take EXTEND_API_KEY out of the environment; see config.h. */
+int
+config_hide_env_key(void)
+{
+	char *value = getenv("EXTEND_API_KEY");
+
+	if (value == NULL)
+		return 0;
+	if (env_key == NULL) {
+		env_key = strdup(value);
+		if (env_key == NULL)
+			return -1;
+	}
+	/* /proc/PID/environ shows the original block, whatever unsetenv() does to environ */
+	explicit_bzero(value, strlen(value));
+	return unsetenv("EXTEND_API_KEY");
+}
+
 /* Find the API key; see config.h. */
 char *
 config_load_api_key(const struct config *cfg, char *err, size_t errlen)
 {
 	const char *creds = getenv("CREDENTIALS_DIRECTORY");
-	const char *env = getenv("EXTEND_API_KEY");
+	const char *env = env_key != NULL ? env_key : getenv("EXTEND_API_KEY");
 	const char *source;
 	char path[PATH_MAX];
 	char *key = NULL;

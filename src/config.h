@@ -68,6 +68,15 @@ void config_keep_database(struct config *cfg, struct config *old);
 char *config_load_api_key(const struct config *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/*
+ * Move EXTEND_API_KEY out of the environment (wiped in place, then unset),
+ * keeping a private copy that config_load_api_key() uses from then on, so
+ * that /proc/PID/environ and child processes do not show the key.  Returns
+ * 0 (also when it is not set) or -1 when out of memory (the variable then
+ * stays).
+ */
+int config_hide_env_key(void) __attribute__((warn_unused_result));
+
 /* True when url's host is a loopback address (plain http is allowed only there). */
 bool config_url_is_loopback(const char *url);
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include <curl/curl.h>
 
@@ -197,6 +198,12 @@ main(int argc, char **argv)
 	int verbosity = 0, opt, rc;
 	PGconn *conn;
 
+	/* no core file, no ptrace by other processes of the same user: memory holds the API key */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (config_hide_env_key() < 0) {
+		fprintf(stderr, "extend-syncd: out of memory\n");
+		return EXIT_RUNTIME;
+	}
 	log_init("extend-syncd");
 	(void)notify_init();
 	while ((opt = getopt_long(argc, argv, "c:tvqVh", longopts, NULL)) != -1) {
