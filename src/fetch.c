@@ -303,6 +303,13 @@ fetch_current_rate(const struct fetcher *f)
 	return current_rate(f);
 }
 
+/* Seconds the server still holds every request back; see fetch.h. */
+double
+fetch_hold_remaining(const struct fetcher *f)
+{
+	return fmax(0, f->hold_until - now_mono());
+}
+
 void
 fetch_result_free(struct fetch_result *r)
 {

@@ -62,6 +62,9 @@ double fetch_send_after(const double *sent, size_t n, size_t pos, double rate, d
 /* Requests per second allowed now: api.rate_limit, or less after 429s. */
 double fetch_current_rate(const struct fetcher *f);
 
+/* Seconds until the server's wait (a 429's Retry-After) is over; 0 when none holds. */
+double fetch_hold_remaining(const struct fetcher *f);
+
 /*
  * Queue GET /workflow_runs/{run_id}; it is sent when a concurrency slot is
  * free and the rate limit allows.  run_id must already be valid.  Returns

@@ -1,6 +1,7 @@
 /* The scheduler: claim due runs, fetch them, store what came back, and decide when each is due again. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -488,8 +489,15 @@ take_result(struct loop *l, struct fetch_result *r)
 	struct deferred *d;
 
 	metrics_request(&l->m, r->http_status, r->seconds, r->body.len);
-	if (r->http_status == 429)
+	if (r->http_status == 429) {
+		const struct config *cfg = l->cfg;
+
 		fetch_throttle(l->fetch, r->retry_after);
+		/* runs waiting to be sent that would outlive their leases go back, for whoever can send them */
+		if (schedule_claim_limit(INT_MAX, fetch_current_rate(l->fetch), cfg->sync.lease, cfg->api.timeout,
+					 fetch_hold_remaining(l->fetch), 0) < (int)fetch_busy(l->fetch))
+			fetch_cancel_queued(l->fetch, release_cb, l);
+	}
 	if (handle_result(l, r))
 		return;
 	d = malloc(sizeof(*d));
@@ -556,9 +564,9 @@ static int
 claim_runs(struct loop *l)
 {
 	const struct config *cfg = l->cfg;
-	/* no more than can be sent well within the lease, at the rate allowed now */
-	double can_send = fmax(cfg->api.max_in_flight, fetch_current_rate(l->fetch) * cfg->sync.lease / 3);
-	int limit = (int)fmin(cfg->sync.claim_batch, can_send) - (int)fetch_busy(l->fetch);
+	/* no more than can be sent well within the lease, at the rate allowed now, after the server's wait */
+	int limit = schedule_claim_limit(cfg->sync.claim_batch, fetch_current_rate(l->fetch), cfg->sync.lease,
+					 cfg->api.timeout, fetch_hold_remaining(l->fetch), fetch_busy(l->fetch));
 	struct claim **c = NULL;
 	char err[DB_ERR_SIZE];
 	int n;

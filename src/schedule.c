@@ -56,6 +56,18 @@ schedule_http_retryable(long status)
 	       (status >= 500 && status <= 599);
 }
 
+int
+schedule_claim_limit(int batch, double rate, double lease, double timeout, double hold, size_t busy)
+{
+	double window = (lease - timeout) / 2 - fmax(hold, 0);
+	double sendable = window > 0 && rate > 0 ? floor(window * rate) : 0;
+
+	if (busy == 0 && hold <= 0 && sendable < 1)
+		sendable = 1;
+	sendable = fmin(sendable, batch) - (double)busy;
+	return sendable > 0 ? (int)sendable : 0;
+}
+
 bool
 schedule_key_accepted(long status)
 {

@@ -3,6 +3,7 @@
 #define EXTEND_SYNCD_SCHEDULE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum run_phase {
 	PHASE_FINAL,		/* PROCESSED, FAILED, CANCELLED, REJECTED: done */
@@ -27,6 +28,15 @@ double schedule_retry_delay(double min, double max, int attempts, double jitter)
 
 /* HTTP answers worth trying again (408, 409, 429, 5xx); 0 stands for "no answer at all". */
 bool schedule_http_retryable(long status);
+
+/*
+ * Runs to claim now, so that each can be sent well within its lease: at
+ * rate requests per second, once the server's hold (seconds) is over,
+ * sending must end within half of (lease - timeout), the rest left for the
+ * answer; the busy ones (queued or in flight) count first.  At most batch
+ * in all; at least one when nothing is busy or held, whatever the rate.
+ */
+int schedule_claim_limit(int batch, double rate, double lease, double timeout, double hold, size_t busy);
 
 /*
  * After the API refused the key: whether this answer proves the key works

@@ -247,6 +247,30 @@ START_TEST(test_run_id_valid)
 }
 END_TEST
 
+/* Claims fit what can be sent within the lease at the current rate, after the server's hold. */
+START_TEST(test_claim_limit)
+{
+	/* lease 300, timeout 60: 120 s to send in; at 10/s the batch is the limit */
+	ck_assert_int_eq(schedule_claim_limit(64, 10, 300, 60, 0, 0), 64);
+	ck_assert_int_eq(schedule_claim_limit(64, 10, 300, 60, 0, 60), 4);
+	ck_assert_int_eq(schedule_claim_limit(64, 10, 300, 60, 0, 64), 0);
+	ck_assert_int_eq(schedule_claim_limit(64, 10, 300, 60, 0, 100), 0);
+	/* the rate at its floor: 0.05/s sends 6 in 120 s, however many may be in flight */
+	ck_assert_int_eq(schedule_claim_limit(64, 0.05, 300, 60, 0, 0), 6);
+	ck_assert_int_eq(schedule_claim_limit(64, 0.05, 300, 60, 0, 6), 0);
+	/* a hold eats into the window: 100 s of 120 leaves 20 s */
+	ck_assert_int_eq(schedule_claim_limit(64, 1, 300, 60, 100, 0), 20);
+	ck_assert_int_eq(schedule_claim_limit(64, 0.05, 300, 60, 100, 0), 1);
+	/* a Retry-After longer than the window: nothing, not even one */
+	ck_assert_int_eq(schedule_claim_limit(64, 10, 300, 60, 120, 0), 0);
+	ck_assert_int_eq(schedule_claim_limit(64, 10, 300, 60, 3600, 0), 0);
+	/* a slow rate and a short lease still claim one at a time when nothing holds */
+	ck_assert_int_eq(schedule_claim_limit(64, 0.05, 10, 5, 0, 0), 1);
+	ck_assert_int_eq(schedule_claim_limit(64, 0.05, 10, 5, 0, 1), 0);
+	ck_assert_int_eq(schedule_claim_limit(1, 10, 300, 60, 0, 0), 1);
+}
+END_TEST
+
 /* Only an answer that proves the key works ends the pause after a refused key. */
 START_TEST(test_key_accepted)
 {
@@ -275,6 +299,7 @@ schedule_suite(void)
 	tcase_add_test(tc, test_http_retryable);
 	tcase_add_test(tc, test_run_id_valid);
 	tcase_add_test(tc, test_key_accepted);
+	tcase_add_test(tc, test_claim_limit);
 	suite_add_tcase(s, tc);
 	return s;
 }
