@@ -8,8 +8,11 @@
 #include "text.h"
 
 /*
- * Due runs in priority order (never fetched, in motion, parked), oldest due
- * first within each.  A claimed row's next_attempt_at moves to the end of its lease: a daemon
+ * Due runs by claim_key(): when each was due, plus 0 s for never fetched,
+ * 60 s in motion, 600 s parked (sql/009), so new runs go first without
+ * starving the others.  The index on claim_key() is read in order; every
+ * due run has a key before now() + 600 s, which bounds the scan.  A
+ * claimed row's next_attempt_at moves to the end of its lease: a daemon
  * that dies leaves its runs to be claimed again when the lease ends, and
  * the claim query needs no other condition than "due".
  */
@@ -19,8 +22,9 @@ static const char sql_claim[] =
 	"  next_attempt_at = now() + make_interval(secs => $2::float8) "
 	"WHERE q.run_id IN (SELECT run_id FROM sync_queue "
 	"  WHERE state = 'pending' AND next_attempt_at <= now() "
+	"    AND claim_key(priority, next_attempt_at) <= now() + interval '600 s' "
 	"    AND ($4::timestamptz IS NULL OR next_attempt_at <= $4::timestamptz) "
-	"  ORDER BY priority, next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+	"  ORDER BY claim_key(priority, next_attempt_at) LIMIT $3 FOR UPDATE SKIP LOCKED) "
 	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts, q.lease_expires_at";
 
 /* A newer enqueue() (enqueue_gen moved on) turns giving up into "pending, due now". */
