@@ -328,7 +328,8 @@ start(struct source *src, PGconn *conn, struct fetcher *f, double now)
 		if (rc == 0) {
 			log_debug("source \"%s\" is not due or is swept by another daemon; next look in %.1fs",
 				  src->name, wait);
-			return now + fmax(0.2, fmin(wait, cfg->discover.interval));
+			/* a one-time sweep waits only for the other sweeper's lease: look again soon */
+			return now + fmax(0.2, fmin(wait, s->mode == SWEEP_DAEMON ? cfg->discover.interval : 1.0));
 		}
 		src->leased = true;
 		/* a daemon keeps backing off across restarts; a one-time sweep gets its own tries */
