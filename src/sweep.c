@@ -432,7 +432,6 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 	bool last;
 	int rc;
 
-	(void)s;
 	src->running = false;
 	if (src->gone) {
 		source_free(src);
