@@ -358,7 +358,8 @@ discover_covers(const struct config *cfg, const char *workflow_id)
 
 /*
  * The sweep's queue changes.  Summaries come as arrays (one statement per
- * page).  A row another daemon is fetching is not made due (its lease
+ * page).  A run waiting to retry a failed fetch keeps its backoff unless the
+ * summary is newer than at that fetch.  A row another daemon is fetching is not made due (its lease
  * would end early): the next sweep re-reads it within discover.overlap
  * and decides then.  Rows are locked in run_id order, so sweeps of
  * overlapping sources cannot deadlock.
@@ -377,6 +378,7 @@ static const char sql_apply[] =
 	"      WHEN q.state = 'failed' THEN s.updated_at > coalesce(q.fetched_updated_at, q.listed_updated_at, "
 	"        '-infinity') "
 	"      WHEN q.last_status IS NULL THEN false "
+	"      WHEN q.state = 'pending' AND q.attempts > 0 THEN s.updated_at > q.fetched_updated_at "
 	"      ELSE s.status IS DISTINCT FROM q.last_status OR q.fetched_updated_at IS NULL "
 	"        OR s.updated_at > q.fetched_updated_at END AS changed "
 	"  FROM s JOIN sync_queue q ON q.run_id = s.run_id ORDER BY s.run_id FOR UPDATE OF q), "

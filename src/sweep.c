@@ -328,10 +328,12 @@ start(struct source *src, PGconn *conn, struct fetcher *f, double now)
 		if (rc == 0) {
 			log_debug("source \"%s\" is not due or is swept by another daemon; next look in %.1fs",
 				  src->name, wait);
-			return now + fmax(0.2, fmin(wait, cfg->discover.interval));
+			/* a one-time sweep waits only for the other sweeper's lease: look again soon */
+			return now + fmax(0.2, fmin(wait, s->mode == SWEEP_DAEMON ? cfg->discover.interval : 1.0));
 		}
 		src->leased = true;
-		if (st.failures > src->attempts)
+		/* a daemon keeps backing off across restarts; a one-time sweep gets its own tries */
+		if (s->mode == SWEEP_DAEMON && st.failures > src->attempts)
 			src->attempts = st.failures;
 	}
 	if (src->batch_id != NULL)
@@ -339,7 +341,10 @@ start(struct source *src, PGconn *conn, struct fetcher *f, double now)
 	src->cutoff_us = discover_cutoff(st.has_high_water, st.high_water_us, cfg->discover.overlap, has_since,
 					 since);
 	src->has_high = false;
-	src->listed = src->enqueued = src->made_due = src->pages = 0;
+	/* a one-time sweep that is tried again reports what all its tries changed */
+	src->listed = src->pages = 0;
+	if (s->mode == SWEEP_DAEMON)
+		src->enqueued = src->made_due = 0;
 	forget_tokens(src);
 	if (submit_page(src, f, NULL) < 0) {
 		sweep_fail(src, conn, true, -1, "out of memory");
