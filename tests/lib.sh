@@ -258,7 +258,7 @@ load_fixtures() {
 # The truth of the mock's world (GET /_world) into table test.world: id, workflow, batch ('-' for none),
 # status and updated_at (NULL while the run does not exist yet), created_at, statuses (seen so far).
 world_load_truth() {
-	q "CREATE SCHEMA IF NOT EXISTS test; DROP TABLE IF EXISTS test.world;
+	q "SET client_min_messages TO warning; CREATE SCHEMA IF NOT EXISTS test; DROP TABLE IF EXISTS test.world;
 	   CREATE TABLE test.world (id text PRIMARY KEY, workflow text, batch text, status text, updated_at text,
 	                            created_at timestamptz, statuses int)"
 	curl -s -f "$MOCK_URL/_world" | grep -v '^#' |
@@ -274,7 +274,7 @@ world_now() {
 
 # GET /workflow_runs/ID requests of the mock's log into table test.gets (id, n).
 load_gets() {
-	q "CREATE SCHEMA IF NOT EXISTS test; DROP TABLE IF EXISTS test.gets; CREATE TABLE test.gets (id text PRIMARY KEY, n int)"
+	q "SET client_min_messages TO warning; CREATE SCHEMA IF NOT EXISTS test; DROP TABLE IF EXISTS test.gets; CREATE TABLE test.gets (id text PRIMARY KEY, n int)"
 	awk '$2 == "GET" && $3 ~ /^\/workflow_runs\/[A-Za-z0-9_-]+$/ { n[substr($3, 16)]++ }
 	     END { for (id in n) printf "%s\t%d\n", id, n[id] }' "$T/requests.log" |
 		psql -X -q -v ON_ERROR_STOP=1 -c "\\copy test.gets FROM STDIN"
