@@ -33,5 +33,5 @@ GRANT USAGE ON SCHEMA :"schema" TO extend_reader;
 SELECT format('GRANT SELECT ON %I.%I TO extend_reader', n.nspname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = :'schema' AND c.relkind IN ('r', 'v', 'm')
-  AND c.relname NOT IN ('sync_queue', 'schema_migrations') \gexec
+  AND c.relname NOT IN ('sync_queue', 'schema_migrations', 'discovery_state') \gexec
 REVOKE ALL ON ALL TABLES IN SCHEMA :"schema" FROM PUBLIC;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "discover.h"
+#include "schedule.h"
 
 enum key_kind {
 	KEY_STRING,
@@ -20,6 +22,8 @@ enum key_kind {
 	KEY_INT64,
 	KEY_BOOL,
 	KEY_LEVEL,
+	KEY_IDS,		/* a list of API IDs: a NULL-terminated char ** */
+	KEY_TIME,		/* an RFC 3339 time, or "" */
 };
 
 struct key {
@@ -58,6 +62,14 @@ static const struct key keys[] = {
 	K("sync.store_file_contents", KEY_BOOL, sync.store_file_contents, "true", 0, 0),
 	K("log.level", KEY_LEVEL, log.level, "info", 0, 0),
 	K("log.metrics_file", KEY_STRING, log.metrics_file, "", 0, 0),
+	K("discover.workflow_ids", KEY_IDS, discover.workflow_ids, "", 0, 0),
+	K("discover.all_runs", KEY_BOOL, discover.all_runs, "false", 0, 0),
+	K("discover.interval", KEY_DOUBLE, discover.interval, "60", 0.001, 31 * 86400),
+	K("discover.since", KEY_TIME, discover.since, "", 0, 0),
+	K("discover.overlap", KEY_DOUBLE, discover.overlap, "300", 0, 366 * 86400),
+	K("discover.page_size", KEY_INT, discover.page_size, "1000", 1, 1000),
+	K("discover.recheck_active", KEY_DOUBLE, discover.recheck_active, "300", 0.01, 31 * 86400),
+	K("discover.recheck_parked", KEY_DOUBLE, discover.recheck_parked, "21600", 0.01, 366 * 86400),
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -75,6 +87,14 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+static void
+free_ids(char **ids)
+{
+	for (size_t i = 0; ids != NULL && ids[i] != NULL; i++)
+		free(ids[i]);
+	free(ids);
+}
+
 static void *
 field(struct config *cfg, const struct key *k)
 {
@@ -89,8 +109,12 @@ set_default(struct config *cfg, const struct key *k)
 
 	switch (k->kind) {
 	case KEY_STRING:
+	case KEY_TIME:
 		*(char **)p = strdup(k->def);
 		return *(char **)p == NULL ? -ENOMEM : 0;
+	case KEY_IDS:
+		*(char ***)p = calloc(1, sizeof(char *));
+		return *(char ***)p == NULL ? -ENOMEM : 0;
 	case KEY_DOUBLE:
 		*(double *)p = strtod(k->def, NULL);
 		return 0;
@@ -132,8 +156,10 @@ config_free(struct config *cfg)
 	if (cfg == NULL)
 		return;
 	for (size_t i = 0; i < NKEYS; i++) {
-		if (keys[i].kind == KEY_STRING)
+		if (keys[i].kind == KEY_STRING || keys[i].kind == KEY_TIME)
 			free(*(char **)field(cfg, &keys[i]));
+		else if (keys[i].kind == KEY_IDS)
+			free_ids(*(char ***)field(cfg, &keys[i]));
 	}
 	free(cfg->path);
 	free(cfg);
@@ -164,6 +190,47 @@ key_find(const char *name)
 	return NULL;
 }
 
+/* A list of API IDs (such as workflow IDs): each one valid in a URL, none twice. */
+static int
+read_ids(const struct key *k, const config_setting_t *s, char ***out, const char *where, char *err, size_t errlen)
+{
+	int n = config_setting_length(s);
+	char **ids;
+
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST) {
+		errf(err, errlen, "%s: %s must be a list of IDs such as [\"workflow_abc\"]", where, k->name);
+		return -EINVAL;
+	}
+	ids = calloc((size_t)n + 1, sizeof(char *));
+	if (ids == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const char *id = config_setting_get_string_elem(s, i);
+
+		if (id == NULL || !schedule_run_id_valid(id)) {
+			errf(err, errlen, "%s: %s: element %d is not an ID (1 to 128 letters, digits, \"_\" or \"-\")",
+			     where, k->name, i + 1);
+			free_ids(ids);
+			return -EINVAL;
+		}
+		for (int j = 0; j < i; j++) {
+			if (strcmp(ids[j], id) == 0) {
+				errf(err, errlen, "%s: %s: \"%s\" is listed twice", where, k->name, id);
+				free_ids(ids);
+				return -EINVAL;
+			}
+		}
+		ids[i] = strdup(id);
+		if (ids[i] == NULL) {
+			free_ids(ids);
+			return -ENOMEM;
+		}
+	}
+	free_ids(*out);
+	*out = ids;
+	return 0;
+}
+
 /* Copy one setting of the file into cfg, checking its type and range. */
 static int
 read_setting(struct config *cfg, const struct key *k, const config_setting_t *s,
@@ -171,9 +238,22 @@ read_setting(struct config *cfg, const struct key *k, const config_setting_t *s,
 {
 	void *p = field(cfg, k);
 	int type = config_setting_type(s);
+	int64_t us;
 	double d;
 
 	switch (k->kind) {
+	case KEY_IDS:
+		return read_ids(k, s, (char ***)p, where, err, errlen);
+	case KEY_TIME:
+		if (type != CONFIG_TYPE_STRING || (config_setting_get_string(s)[0] != '\0' &&
+						   discover_parse_time(config_setting_get_string(s), &us) < 0)) {
+			errf(err, errlen, "%s: %s must be an RFC 3339 time such as \"2025-01-31T00:00:00Z\", or \"\"",
+			     where, k->name);
+			return -EINVAL;
+		}
+		free(*(char **)p);
+		*(char **)p = strdup(config_setting_get_string(s));
+		return *(char **)p == NULL ? -ENOMEM : 0;
 	case KEY_STRING:
 		if (type != CONFIG_TYPE_STRING) {
 			errf(err, errlen, "%s: %s must be a string", where, k->name);
@@ -357,7 +437,7 @@ read_file(struct config *cfg, config_t *lc, char *err, size_t errlen)
 			return -EINVAL;
 		}
 		if (!group_known(config_setting_name(grp))) {
-			errf(err, errlen, "%s:%d: unknown group \"%s\" (known: api, database, sync, log)",
+			errf(err, errlen, "%s:%d: unknown group \"%s\" (known: api, database, sync, log, discover)",
 			     cfg->path, config_setting_source_line(grp), config_setting_name(grp));
 			return -EINVAL;
 		}

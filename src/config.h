@@ -40,6 +40,16 @@ struct config {
 		enum log_level level;
 		char *metrics_file;	/* Prometheus text file, "" for none */
 	} log;
+	struct {
+		char **workflow_ids;	/* NULL-terminated; sources "workflow:<id>" */
+		bool all_runs;		/* the source "all" */
+		double interval;
+		char *since;		/* RFC 3339, "" for none */
+		double overlap;
+		int page_size;
+		double recheck_active;	/* a covered run in motion: fetched at least this often */
+		double recheck_parked;	/* a covered parked run: fetched at least this often */
+	} discover;
 };
 
 #define CONFIG_ERR_SIZE 512

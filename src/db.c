@@ -284,3 +284,20 @@ db_drain_notifies(PGconn *conn)
 	}
 	return count;
 }
+
+/* Prepare named statements; see db.h. */
+int
+db_prepare(PGconn *conn, const struct db_statement *st, size_t n, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		PGresult *res = PQprepare(conn, st[i].name, st[i].sql, 0, NULL);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			db_error(conn, res, err, errlen);
+			PQclear(res);
+			return -1;
+		}
+		PQclear(res);
+	}
+	return 0;
+}

@@ -58,6 +58,16 @@ void db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
 bool db_error_recurs(const PGresult *res);
 
 /* Run a statement without parameters that returns no rows; returns 0 or -1 with err set. */
+/* A named statement, for db_prepare(). */
+struct db_statement {
+	const char *name;
+	const char *sql;
+};
+
+/* Prepare the n statements on conn; returns 0 or -1 with err set. */
+int db_prepare(PGconn *conn, const struct db_statement *st, size_t n, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
 
 #endif

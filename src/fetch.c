@@ -31,6 +31,7 @@ struct job {
 	CURL *easy;
 	struct fetcher *f;
 	struct fetch_result *res;
+	char *path;		/* a list request's path and query; NULL for a run */
 	double sent_at;
 	size_t slot;		/* its entry in fetcher.sent, when it has one */
 	bool has_slot;
@@ -330,6 +331,7 @@ job_free(struct job *j)
 		curl_easy_cleanup(j->easy);
 	headers_put(j->headers);
 	fetch_result_free(j->res);
+	free(j->path);
 	free(j);
 }
 
@@ -346,9 +348,9 @@ fetch_free(struct fetcher *f)
 	free(f);
 }
 
-/* Queue a request; see fetch.h. */
-int
-fetch_submit(struct fetcher *f, const char *run_id, void *data)
+/* Queue a request for a run, or (run_id NULL) for path. */
+static int
+submit(struct fetcher *f, const char *run_id, const char *path, void *data)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -360,8 +362,12 @@ fetch_submit(struct fetcher *f, const char *run_id, void *data)
 		free(j);
 		return -ENOMEM;
 	}
-	j->res->run_id = strdup(run_id);
-	if (j->res->run_id == NULL) {
+	j->res->kind = run_id != NULL ? FETCH_RUN : FETCH_LIST;
+	if (run_id != NULL)
+		j->res->run_id = strdup(run_id);
+	else
+		j->path = strdup(path);
+	if (j->res->run_id == NULL && j->path == NULL) {
 		job_free(j);
 		return -ENOMEM;
 	}
@@ -375,6 +381,20 @@ fetch_submit(struct fetcher *f, const char *run_id, void *data)
 	f->queued_tail = j;
 	f->nqueued++;
 	return 0;
+}
+
+/* Queue a request for a run; see fetch.h. */
+int
+fetch_submit(struct fetcher *f, const char *run_id, void *data)
+{
+	return submit(f, run_id, NULL, data);
+}
+
+/* Queue a list request; see fetch.h. */
+int
+fetch_submit_list(struct fetcher *f, const char *path_query, void *data)
+{
+	return submit(f, NULL, path_query, data);
 }
 
 size_t
@@ -464,12 +484,15 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 static int
 job_start(struct fetcher *f, struct job *j, double now)
 {
-	char url[2048];
+	char url[8192];
 	CURL *e = curl_easy_init();
 
 	if (e == NULL)
 		goto fail;
-	snprintf(url, sizeof(url), "%s/workflow_runs/%s", f->base_url, j->res->run_id);
+	if (j->path != NULL)
+		snprintf(url, sizeof(url), "%s%s", f->base_url, j->path);
+	else
+		snprintf(url, sizeof(url), "%s/workflow_runs/%s", f->base_url, j->res->run_id);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	j->headers = f->headers;
 	j->headers->refs++;

@@ -10,9 +10,16 @@
 #include "buf.h"
 #include "config.h"
 
+/* What a request asked for. */
+enum fetch_kind {
+	FETCH_RUN,		/* GET /workflow_runs/{run_id} */
+	FETCH_LIST,		/* a page of GET /workflow_runs */
+};
+
 /* A finished request. */
 struct fetch_result {
-	char *run_id;
+	enum fetch_kind kind;
+	char *run_id;		/* FETCH_RUN: the run; FETCH_LIST: NULL */
 	void *data;		/* the caller's, from fetch_submit() */
 	long http_status;	/* 0 when no answer arrived */
 	bool too_big;		/* the body passed api.max_response_size */
@@ -72,6 +79,14 @@ double fetch_hold_remaining(const struct fetcher *f);
  */
 int fetch_submit(struct fetcher *f, const char *run_id, void *data) __attribute__((warn_unused_result));
 
+/*
+ * Queue GET path_query (from discover_list_path(), already encoded), a
+ * list request, like fetch_submit(): the same queue, rate limit and
+ * concurrency cap.  Its result has kind FETCH_LIST and run_id NULL.
+ * Returns 0 or -ENOMEM.
+ */
+int fetch_submit_list(struct fetcher *f, const char *path_query, void *data) __attribute__((warn_unused_result));
+
 /* Requests queued or in flight. */
 size_t fetch_busy(const struct fetcher *f);
 
@@ -89,7 +104,8 @@ struct fetch_result *fetch_next_result(struct fetcher *f);
 void fetch_result_free(struct fetch_result *r);
 
 /*
- * Take back the queued requests that were not sent yet: calls fn for each,
+ * Take back the queued requests that were not sent yet: calls fn for each
+ * (run_id NULL for a list request),
  * then forgets them.  Used at shutdown, so their leases can be released.
  */
 void fetch_cancel_queued(struct fetcher *f, void (*fn)(const char *run_id, void *data, void *arg), void *arg);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "discover.h"
 #include "fetch.h"
 #include "log.h"
 #include "loop.h"
@@ -21,6 +22,7 @@
 #include "queue.h"
 #include "schedule.h"
 #include "store.h"
+#include "sweep.h"
 
 /* How long a stopping daemon waits for requests in flight before it releases them. */
 #define STOP_GRACE 10.0
@@ -68,6 +70,8 @@ struct loop {
 	PGconn *conn;
 	struct fetcher *fetch;
 	char owner[160];
+	struct sweeper *sweep;	/* NULL: no discovery source (or --once) */
+	double next_sweep;	/* monotonic time to start the sweeps that are due */
 
 	double next_claim;	/* monotonic time of the next queue scan */
 	double stop_deadline;	/* when stopping: release what is still in flight after this */
@@ -178,6 +182,7 @@ db_open(struct loop *l)
 		goto fail;
 	PQsetNoticeProcessor(l->conn, on_notice, NULL);
 	if (queue_prepare(l->conn, err, sizeof(err)) < 0 || store_prepare(l->conn, err, sizeof(err)) < 0 ||
+	    discover_prepare(l->conn, err, sizeof(err)) < 0 ||
 	    db_listen(l->conn, l->cfg->database.schema, err, sizeof(err)) < 0) {
 		PQfinish(l->conn);
 		l->conn = NULL;
@@ -289,8 +294,10 @@ release_claim(struct loop *l, struct claim *c)
 static void
 release_cb(const char *run_id, void *data, void *arg)
 {
-	(void)run_id;
-	release_claim(arg, data);
+	if (run_id == NULL)
+		sweep_cancelled(data);	/* a list request: its sweep is retried, its lease given back at stop */
+	else
+		release_claim(arg, data);
 }
 
 /*
@@ -355,7 +362,8 @@ handle_auth_failure(struct loop *l, struct claim *c, const struct fetch_result *
 {
 	char why[300];
 
-	release_claim(l, c);
+	if (c != NULL)
+		release_claim(l, c);
 	if (l->auth_failed && now_mono() < l->auth_until)
 		return;		/* said already: one line per pause, not one per run */
 	describe_http_error(r, why, sizeof(why));
@@ -401,6 +409,9 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 		next.priority = 2;
 		break;
 	}
+	/* a run a sweep watches is fetched when a sweep shows it changed; the timers are only a safety net */
+	if (phase != PHASE_FINAL && c->listed && discover_covers(cfg, c->workflow_id))
+		next.delay = phase == PHASE_MOTION ? cfg->discover.recheck_active : cfg->discover.recheck_parked;
 	if (l->conn == NULL)
 		return -1;
 	started = now_mono();
@@ -430,6 +441,33 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 	return 0;
 }
 
+/* A page of a sweep: the sweeper applies it and asks for the next; the loop minds the key and the database. */
+static void
+handle_list(struct loop *l, struct fetch_result *r)
+{
+	enum sweep_outcome o;
+
+	if (l->stopping || l->sweep == NULL) {
+		sweep_cancelled(r->data);
+		fetch_result_free(r);
+		return;
+	}
+	if (l->auth_failed && r->http_status != 0 && r->http_status != 401 && r->http_status != 402 &&
+	    r->http_status != 403) {
+		log_info("the Extend API accepts the API key again; fetching resumed");
+		l->auth_failed = false;
+	}
+	o = sweep_take(l->sweep, l->conn, l->fetch, r);
+	if (o == SWEEP_AUTH)
+		handle_auth_failure(l, NULL, r);
+	else if (o == SWEEP_DB)
+		(void)db_gone(l);
+	fetch_result_free(r);
+	/* runs it enqueued or made due are claimed now (an update sends no NOTIFY) */
+	l->next_claim = fmin(l->next_claim, now_mono());
+	l->next_sweep = fmin(l->next_sweep, now_mono());
+}
+
 /*
  * One finished request: decide what it means for its run.  Returns false
  * (keeping r) when the database is away and r must wait for it.
@@ -441,6 +479,10 @@ handle_result(struct loop *l, struct fetch_result *r)
 	char err[NORMALIZE_ERR_SIZE + 64];
 	int rc = 0;
 
+	if (r->kind == FETCH_LIST) {
+		handle_list(l, r);
+		return true;
+	}
 	if (l->conn == NULL)
 		return false;
 	if (r->http_status == 401 || r->http_status == 402 || r->http_status == 403) {
@@ -640,6 +682,11 @@ reload(struct loop *l)
 		config_keep_database(cfg, l->cfg);
 	}
 	log_set_level(cfg->log.level);
+	if (l->sweep != NULL)
+		sweep_configure(l->sweep, cfg);
+	else if (l->mode == LOOP_FOREVER && discover_enabled(cfg))
+		l->sweep = sweep_new(cfg, l->owner, SWEEP_DAEMON, NULL, 0, false);
+	l->next_sweep = now_mono();
 	config_free(l->cfg);
 	l->cfg = cfg;
 	explicit_bzero(l->api_key, strlen(l->api_key));
@@ -660,6 +707,9 @@ nothing_left(struct loop *l)
 	char err[DB_ERR_SIZE];
 
 	if (fetch_busy(l->fetch) > 0 || !l->claimed_all || l->conn == NULL || l->deferred != NULL)
+		return false;
+	/* --drain sweeps every discovery source once before it may end */
+	if (l->sweep != NULL && (!sweep_finished(l->sweep) || sweep_running(l->sweep)))
 		return false;
 	if (l->mode == LOOP_ONCE)
 		return true;
@@ -715,6 +765,14 @@ loop_init(struct loop *l)
 	}
 	if (db_open(l) < 0)
 		return -1;
+	if (l->mode != LOOP_ONCE && discover_enabled(l->cfg)) {
+		l->sweep = sweep_new(l->cfg, l->owner, l->mode == LOOP_DRAIN ? SWEEP_DRAIN : SWEEP_DAEMON, NULL, 0,
+				     false);
+		if (l->sweep == NULL) {
+			log_error("out of memory");
+			return -1;
+		}
+	}
 	if (l->mode == LOOP_ONCE &&
 	    queue_db_now(l->conn, l->once_cutoff, sizeof(l->once_cutoff), err, sizeof(err)) < 0) {
 		log_error("could not read the database clock: %s", err);
@@ -831,7 +889,7 @@ wait_and_collect(struct loop *l, double now)
 	else if (l->auth_failed)
 		wake = fmax(l->next_claim, l->auth_until);
 	else
-		wake = l->next_claim;
+		wake = l->sweep != NULL ? fmin(l->next_claim, l->next_sweep) : l->next_claim;
 	wake = fmin(wake, fmin(l->next_status, notify_watchdog_interval() > 0 ? l->next_watchdog : INFINITY));
 	wake = fmin(fmax(wake - now, 0), 1.0);
 	if (fetch_wait(l->fetch, fds, nfds, (int)ceil(wake * 1000), err, sizeof(err)) < 0) {
@@ -888,6 +946,9 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 		housekeeping(&l, now);
 		if (l.conn == NULL && now >= l.db_retry_at && db_open(&l) == 0)
 			flush_deferred(&l);
+		if (l.sweep != NULL && l.conn != NULL && !l.stopping && now >= l.next_sweep &&
+		    !(l.auth_failed && now < l.auth_until))
+			l.next_sweep = sweep_poll(l.sweep, l.conn, l.fetch, now);
 		if (l.conn != NULL && !l.stopping && now >= l.next_claim && !(l.auth_failed && now < l.auth_until)) {
 			int n = claim_runs(&l);
 
@@ -910,9 +971,14 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 	report(&l, now_mono());
 	log_info("extend-syncd stopped: %llu run%s synced, %llu failed, %llu retr%s", l.m.synced,
 		 l.m.synced == 1 ? "" : "s", l.m.failed, l.m.retries, l.m.retries == 1 ? "y" : "ies");
+	if (l.sweep != NULL && l.mode == LOOP_DRAIN && sweep_failed(l.sweep) && l.exit_code == 0)
+		l.exit_code = 2;
 out:
 	if (l.fetch != NULL)
 		fetch_cancel_all(l.fetch, release_cb, &l);
+	if (l.sweep != NULL)
+		sweep_stop(l.sweep, l.conn);
+	sweep_free(l.sweep);
 	free_deferred(&l);
 	fetch_free(l.fetch);
 	if (l.conn != NULL)

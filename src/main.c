@@ -9,11 +9,13 @@
 
 #include "config.h"
 #include "db.h"
+#include "discover.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
 #include "queue.h"
 #include "schedule.h"
+#include "sweep.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -30,6 +32,9 @@ enum action {
 	ACTION_CHECK,
 	ACTION_MIGRATE,
 	ACTION_ENQUEUE,
+	ACTION_DISCOVER,
+	ACTION_ENQUEUE_WORKFLOW,
+	ACTION_ENQUEUE_BATCH,
 };
 
 enum {
@@ -37,6 +42,9 @@ enum {
 	OPT_ENQUEUE,
 	OPT_ONCE,
 	OPT_DRAIN,
+	OPT_DISCOVER,
+	OPT_ENQUEUE_WORKFLOW,
+	OPT_ENQUEUE_BATCH,
 };
 
 static void
@@ -55,6 +63,9 @@ usage(FILE *out)
 		"      --enqueue ID...   queue run IDs (or make them due again) and exit; \"-\" reads IDs from stdin\n"
 		"      --once            fetch every run that is due now, once, then exit\n"
 		"      --drain           run until every queued run is done, failed or parked, then exit\n"
+		"      --discover        sweep every discovery source once, print what it found, exit\n"
+		"      --enqueue-workflow ID...  enqueue every run of these workflows (updated since discover.since)\n"
+		"      --enqueue-batch ID...     enqueue every run of these batches\n"
 		"  -v, --verbose         log more (repeatable)\n"
 		"  -q, --quiet           log less (repeatable)\n"
 		"  -V, --version         print the version and exit\n"
@@ -174,6 +185,52 @@ out:
 	return rc;
 }
 
+/* The IDs of --enqueue-workflow / --enqueue-batch: at least one, each fit for a URL. */
+static int
+check_list_ids(const char *flag, char *const *ids, int nids)
+{
+	if (nids == 0) {
+		fprintf(stderr, "extend-syncd: %s needs IDs\n", flag);
+		return -1;
+	}
+	for (int i = 0; i < nids; i++) {
+		if (!schedule_run_id_valid(ids[i])) {
+			fprintf(stderr, "extend-syncd: %s: invalid ID \"%.128s\": an ID is 1 to 128 letters, digits, "
+				"\"_\" or \"-\"\n", flag, ids[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* --discover, --enqueue-workflow, --enqueue-batch: list runs through the API and queue them. */
+static int
+list_and_enqueue(const struct config *cfg, enum action action, char *const *ids, int nids)
+{
+	PGconn *conn;
+	int rc;
+
+	if (action == ACTION_DISCOVER && !discover_enabled(cfg)) {
+		fprintf(stderr, "extend-syncd: --discover: no discovery source is configured (set discover.workflow_ids "
+			"or discover.all_runs in \"%s\")\n", cfg->path);
+		return EXIT_USAGE;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("could not initialize libcurl");
+		return EXIT_RUNTIME;
+	}
+	conn = open_database(cfg, cfg->database.auto_migrate);
+	if (conn == NULL) {
+		rc = EXIT_RUNTIME;
+	} else {
+		rc = sweep_oneshot(cfg, action == ACTION_DISCOVER ? SWEEP_DISCOVER : SWEEP_ENQUEUE, ids, nids,
+				   action == ACTION_ENQUEUE_BATCH, conn);
+		PQfinish(conn);
+	}
+	curl_global_cleanup();
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -184,6 +241,9 @@ main(int argc, char **argv)
 		{ "enqueue", no_argument, NULL, OPT_ENQUEUE },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "drain", no_argument, NULL, OPT_DRAIN },
+		{ "discover", no_argument, NULL, OPT_DISCOVER },
+		{ "enqueue-workflow", no_argument, NULL, OPT_ENQUEUE_WORKFLOW },
+		{ "enqueue-batch", no_argument, NULL, OPT_ENQUEUE_BATCH },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -220,6 +280,15 @@ main(int argc, char **argv)
 		case OPT_ENQUEUE:
 			action = ACTION_ENQUEUE;
 			break;
+		case OPT_DISCOVER:
+			action = ACTION_DISCOVER;
+			break;
+		case OPT_ENQUEUE_WORKFLOW:
+			action = ACTION_ENQUEUE_WORKFLOW;
+			break;
+		case OPT_ENQUEUE_BATCH:
+			action = ACTION_ENQUEUE_BATCH;
+			break;
 		case OPT_ONCE:
 		case OPT_DRAIN:
 			if (mode != LOOP_FOREVER) {
@@ -249,7 +318,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "extend-syncd: --enqueue needs run IDs, or \"-\" to read them from stdin\n");
 		return EXIT_USAGE;
 	}
-	if (action != ACTION_ENQUEUE && optind < argc) {
+	if ((action == ACTION_ENQUEUE_WORKFLOW || action == ACTION_ENQUEUE_BATCH) &&
+	    check_list_ids(action == ACTION_ENQUEUE_BATCH ? "--enqueue-batch" : "--enqueue-workflow",
+			   argv + optind, argc - optind) < 0)
+		return EXIT_USAGE;
+	if (action != ACTION_ENQUEUE && action != ACTION_ENQUEUE_WORKFLOW && action != ACTION_ENQUEUE_BATCH &&
+	    optind < argc) {
 		fprintf(stderr, "extend-syncd: unexpected argument \"%s\"\n", argv[optind]);
 		return EXIT_USAGE;
 	}
@@ -284,6 +358,11 @@ main(int argc, char **argv)
 		break;
 	case ACTION_ENQUEUE:
 		rc = enqueue_ids(cfg, argv + optind, argc - optind);
+		break;
+	case ACTION_DISCOVER:
+	case ACTION_ENQUEUE_WORKFLOW:
+	case ACTION_ENQUEUE_BATCH:
+		rc = list_and_enqueue(cfg, action, argv + optind, argc - optind);
 		break;
 	case ACTION_RUN:
 	default:

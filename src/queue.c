@@ -19,13 +19,15 @@
 static const char sql_claim[] =
 	"UPDATE sync_queue q SET lease_owner = $1, "
 	"  lease_expires_at = now() + make_interval(secs => $2::float8), "
-	"  next_attempt_at = now() + make_interval(secs => $2::float8) "
+	"  next_attempt_at = now() + make_interval(secs => $2::float8), "
+	"  fetched_updated_at = listed_updated_at "
 	"WHERE q.run_id IN (SELECT run_id FROM sync_queue "
 	"  WHERE state = 'pending' AND next_attempt_at <= now() "
 	"    AND claim_key(priority, next_attempt_at) <= now() + interval '600 s' "
 	"    AND ($4::timestamptz IS NULL OR next_attempt_at <= $4::timestamptz) "
 	"  ORDER BY claim_key(priority, next_attempt_at) LIMIT $3 FOR UPDATE SKIP LOCKED) "
-	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts, q.lease_expires_at";
+	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts, q.lease_expires_at, "
+	"  q.workflow_id, q.listed_updated_at IS NOT NULL";
 
 /* A newer enqueue() (enqueue_gen moved on) turns giving up into "pending, due now". */
 static const char sql_failure[] =
@@ -68,10 +70,7 @@ static const char sql_stats_finished[] =
 	"SELECT count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'failed') "
 	"FROM sync_queue WHERE state <> 'pending'";
 
-static const struct {
-	const char *name;
-	const char *sql;
-} statements[] = {
+static const struct db_statement statements[] = {
 	{ "queue_claim", sql_claim },
 	{ "queue_failure", sql_failure },
 	{ "queue_release", sql_release },
@@ -84,17 +83,7 @@ static const struct {
 int
 queue_prepare(PGconn *conn, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < sizeof(statements) / sizeof(statements[0]); i++) {
-		PGresult *res = PQprepare(conn, statements[i].name, statements[i].sql, 0, NULL);
-
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			db_error(conn, res, err, errlen);
-			PQclear(res);
-			return -1;
-		}
-		PQclear(res);
-	}
-	return 0;
+	return db_prepare(conn, statements, sizeof(statements) / sizeof(statements[0]), err, errlen);
 }
 
 static char *
@@ -138,8 +127,11 @@ queue_claim(PGconn *conn, const char *owner, double lease, int limit, const char
 		c[i]->polls = atoi(PQgetvalue(res, i, 3));
 		c[i]->attempts = atoi(PQgetvalue(res, i, 4));
 		c[i]->lease = dup_value(res, i, 5);
+		c[i]->workflow_id = dup_value(res, i, 6);
+		c[i]->listed = strcmp(PQgetvalue(res, i, 7), "t") == 0;
 		if (c[i]->run_id == NULL || c[i]->gen == NULL || c[i]->lease == NULL ||
-		    (c[i]->last_status == NULL && !PQgetisnull(res, i, 2)))
+		    (c[i]->last_status == NULL && !PQgetisnull(res, i, 2)) ||
+		    (c[i]->workflow_id == NULL && !PQgetisnull(res, i, 6)))
 			goto oom;
 	}
 	*out = c;
@@ -165,6 +157,7 @@ queue_claim_free(struct claim *c)
 	free(c->gen);
 	free(c->last_status);
 	free(c->lease);
+	free(c->workflow_id);
 	free(c);
 }
 

@@ -15,6 +15,8 @@ struct claim {
 	int polls;
 	int attempts;
 	char *lease;		/* lease_expires_at as claimed: this claim's token */
+	char *workflow_id;	/* as a list summary gave it; NULL when never listed */
+	bool listed;		/* a sweep has seen the run */
 };
 
 /* What the queue looks like, for --drain and for the idle wait. */

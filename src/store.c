@@ -30,6 +30,9 @@ static const char sql_history[] =
 	"WHERE (SELECT status FROM run_status_history WHERE run_id = $1 ORDER BY id DESC LIMIT 1) "
 	"  IS DISTINCT FROM $2";
 
+/* The stored snapshot is this one already (same content hash): nothing but the queue row changes. */
+static const char sql_unchanged[] = "SELECT 1 FROM workflow_runs WHERE id = $1 AND content_hash = $2";
+
 /* Deleting these three cascades to every other child table. */
 static const char *const parents[] = { "workflow_run_files", "processor_runs", "step_runs" };
 
@@ -104,7 +107,8 @@ store_prepare(PGconn *conn, char *err, size_t errlen)
 	char name[64], sql[128];
 
 	if (prepare_one(conn, "store_queue", sql_queue, err, errlen) < 0 ||
-	    prepare_one(conn, "store_history", sql_history, err, errlen) < 0)
+	    prepare_one(conn, "store_history", sql_history, err, errlen) < 0 ||
+	    prepare_one(conn, "store_unchanged", sql_unchanged, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
 		snprintf(name, sizeof(name), "store_delete_%zu", i);
@@ -297,6 +301,21 @@ store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, 
 	if (n <= 0)
 		goto rollback;
 	{
+		const char *same[2] = { rr->id, normalize_cell(rr, T_RUNS, 0, normalize_col(T_RUNS, "content_hash")) };
+		PGresult *res = PQexecPrepared(conn, "store_unchanged", 2, same, NULL, NULL, 0);
+		int found = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : -1;
+
+		if (found < 0)
+			db_error(conn, res, err, errlen);
+		PQclear(res);
+		if (found < 0) {
+			n = -1;
+			goto rollback;
+		}
+		if (found > 0)
+			goto commit;
+	}
+	{
 		const char *hist[2] = { rr->id, rr->status };
 
 		n = exec_prepared(conn, "store_history", 2, hist, err, errlen);
@@ -306,6 +325,7 @@ store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, 
 	n = write_rows(conn, rr, err, errlen);
 	if (n < 0)
 		goto rollback;
+commit:
 	if (db_exec(conn, "COMMIT", err, errlen) < 0)
 		return -1;
 	return 1;

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "normalize.h"
+#include "sha256.h"
 
 /*
  * Everything a test allocates is registered here and freed by the
@@ -634,6 +635,7 @@ START_TEST(test_seed_every_column)
 		C_TEXT("credits", "25"),
 		C_TEXT("metadata", "{}"),
 		C_ELSEWHERE("raw"),
+		C_ELSEWHERE("content_hash"),
 	};
 	const struct cell_exp file[] = {
 		C_TEXT("run_id", id),
@@ -1083,6 +1085,7 @@ START_TEST(test_minimal)
 		C_NULL("credits"),
 		C_TEXT("metadata", "{}"),
 		C_JSON("raw", raw),
+		C_ELSEWHERE("content_hash"),
 	};
 	struct run_rows *rr = norm_fixture("minimal.json", true);
 
@@ -1820,6 +1823,89 @@ END_TEST
 
 /* --- the table definitions and accessors --- */
 
+/* A copy of s with every "from" replaced by "to"; freed by the teardown. */
+static char *
+replace_all(const char *s, const char *from, const char *to)
+{
+	size_t n = 0, fl = strlen(from), tl = strlen(to);
+	char *out, *o;
+
+	for (const char *p = strstr(s, from); p != NULL; p = strstr(p + fl, from))
+		n++;
+	out = keep_mem(malloc(strlen(s) + n * tl + 1));
+	ck_assert_ptr_nonnull(out);
+	o = out;
+	for (const char *p = s;;) {
+		const char *q = strstr(p, from);
+
+		if (q == NULL) {
+			strcpy(o, p);
+			break;
+		}
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		memcpy(o, to, tl);
+		o += tl;
+		p = q + fl;
+	}
+	return out;
+}
+
+/* The content hash: blind to presigned URLs (new on every fetch), sensitive to anything stored. */
+START_TEST(test_content_hash)
+{
+	const struct fixture *fx = fixture_named("seed_example.json");
+	size_t len;
+	const char *body = read_data("runs/seed_example.json", &len);
+	const char *moved = replace_all(body, "dummy.pdf", "dummy.pdf?X-Amz-Signature=other");
+	const char *renamed = replace_all(body, "myFirstFile.pdf", "mySecondFile.pdf");
+	const char *h = cell(norm_ok(body, len, fx->id, true), T_RUNS, 0, "content_hash");
+	const char *h_again = cell(norm_ok(body, len, fx->id, true), T_RUNS, 0, "content_hash");
+	const char *h_moved = cell(norm_ok(moved, strlen(moved), fx->id, true), T_RUNS, 0, "content_hash");
+	const char *h_renamed = cell(norm_ok(renamed, strlen(renamed), fx->id, true), T_RUNS, 0, "content_hash");
+	const char *h_nocontents = cell(norm_ok(body, len, fx->id, false), T_RUNS, 0, "content_hash");
+
+	ck_assert_uint_eq(strlen(h), 64);
+	ck_assert_uint_eq(strspn(h, "0123456789abcdef"), 64);
+	ck_assert_str_eq(h, h_again);
+	ck_assert_ptr_nonnull(strstr(moved, "X-Amz-Signature=other"));
+	ck_assert_str_eq(h, h_moved);
+	ck_assert_str_ne(h, h_renamed);
+	ck_assert_str_ne(h, h_nocontents);
+}
+END_TEST
+
+/* FIPS 180-4 test vectors, and one that crosses the padding boundary. */
+START_TEST(test_sha256)
+{
+	static const struct {
+		const char *in;
+		const char *hex;
+	} v[] = {
+		{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+		{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+	};
+	struct sha256 c;
+	char hex[65];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		sha256_init(&c);
+		sha256_update(&c, v[i].in, strlen(v[i].in));
+		sha256_hex(&c, hex);
+		ck_assert_str_eq(hex, v[i].hex);
+	}
+	/* a million "a", fed in uneven pieces */
+	sha256_init(&c);
+	for (int i = 0; i < 1000000; i += 7)
+		sha256_update(&c, "aaaaaaa", i + 7 <= 1000000 ? 7 : (size_t)(1000000 - i));
+	sha256_hex(&c, hex);
+	ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+END_TEST
+
+
 START_TEST(test_tables)
 {
 	static const char *const names[T_COUNT] = {
@@ -1835,7 +1921,7 @@ START_TEST(test_tables)
 		for (int c = 0; c < normalize_tables[t].ncols; c++)
 			ck_assert_int_eq(normalize_col(t, normalize_tables[t].cols[c]), c);
 	}
-	ck_assert_int_eq(normalize_tables[T_RUNS].ncols, 20);
+	ck_assert_int_eq(normalize_tables[T_RUNS].ncols, 21);
 	ck_assert_ptr_null(normalize_cell(rr, T_RUNS, 1, 0));
 	ck_assert_ptr_null(normalize_cell(rr, T_RUNS, 0, -1));
 	ck_assert_ptr_null(normalize_cell(rr, T_RUNS, 0, normalize_tables[T_RUNS].ncols));
@@ -1873,6 +1959,8 @@ normalize_suite(void)
 	tcase_add_test(tc, test_review_states);
 	tcase_add_test(tc, test_legacy_extract);
 	tcase_add_test(tc, test_tables);
+	tcase_add_test(tc, test_content_hash);
+	tcase_add_test(tc, test_sha256);
 	tcase_add_test(tc, test_extracted_fields_current);
 	tcase_add_test(tc, test_extracted_fields_legacy);
 	tcase_add_test(tc, test_extracted_fields_all_columns);

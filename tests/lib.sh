@@ -184,7 +184,11 @@ log.level = \"debug\";"
 		settings="$settings
 $kv;"
 	done
-	for group in api database sync log; do
+	for group in api database sync log discover; do
+		# discover only when a test sets it, so the other tests' files stay as they were
+		if [ "$group" = discover ] && ! printf '%s\n' "$settings" | grep -q '^discover\.'; then
+			continue
+		fi
 		echo "$group: {"
 		printf '%s\n' "$settings" | sed -n "s/^$group\.\(.*\)/  \1/p"
 		echo "};"
@@ -249,4 +253,48 @@ load_fixtures() {
 			INSERT INTO test.fixture VALUES (:'name', :'body'::jsonb)
 		SQL
 	done
+}
+
+# The truth of the mock's world (GET /_world) into table test.world: id, workflow, batch ('-' for none),
+# status and updated_at (NULL while the run does not exist yet), created_at, statuses (seen so far).
+world_load_truth() {
+	q "SET client_min_messages TO warning; CREATE SCHEMA IF NOT EXISTS test; DROP TABLE IF EXISTS test.world;
+	   CREATE TABLE test.world (id text PRIMARY KEY, workflow text, batch text, status text, updated_at text,
+	                            created_at timestamptz, statuses int)"
+	curl -s -f "$MOCK_URL/_world" | grep -v '^#' |
+		psql -X -q -v ON_ERROR_STOP=1 -c "\\copy test.world FROM STDIN"
+	q "UPDATE test.world SET status = NULLIF(status, '-'), updated_at = NULLIF(updated_at, '-');
+	   ALTER TABLE test.world ALTER updated_at TYPE timestamptz USING updated_at::timestamptz"
+}
+
+# Mock time now, in milliseconds from the world's time zero.
+world_now() {
+	curl -s -f "$MOCK_URL/_world" | awk '/^# now / { print $4; exit }'
+}
+
+# GET /workflow_runs/ID requests of the mock's log into table test.gets (id, n).
+load_gets() {
+	q "SET client_min_messages TO warning; CREATE SCHEMA IF NOT EXISTS test; DROP TABLE IF EXISTS test.gets; CREATE TABLE test.gets (id text PRIMARY KEY, n int)"
+	awk '$2 == "GET" && $3 ~ /^\/workflow_runs\/[A-Za-z0-9_-]+$/ { n[substr($3, 16)]++ }
+	     END { for (id in n) printf "%s\t%d\n", id, n[id] }' "$T/requests.log" |
+		psql -X -q -v ON_ERROR_STOP=1 -c "\\copy test.gets FROM STDIN"
+}
+
+# List requests (GET /workflow_runs?...) in the mock's log.
+list_requests() { grep -c ' GET /workflow_runs?' "${1:-$T/requests.log}" || true; }
+
+# The sweeps the mock's log shows (a chain of list pages linked by nextPageToken, see mock-extend.c), a line each:
+# source (workflow:ID, batch:ID or all), chain, first arrival, last completion, pages; in order of first arrival.
+list_chains() {
+	awk '$3 ~ /^\/workflow_runs\?/ && $6 ~ /^L/ {
+		split($6, c, ".")
+		src = "all"
+		if (match($3, /[?&]workflowId=[A-Za-z0-9_-]+/)) src = "workflow:" substr($3, RSTART + 12, RLENGTH - 12)
+		else if (match($3, /[?&]batchId=[A-Za-z0-9_-]+/)) src = "batch:" substr($3, RSTART + 9, RLENGTH - 9)
+		if (!(c[1] in first) || $1 < first[c[1]]) first[c[1]] = $1
+		if ($7 > last[c[1]]) last[c[1]] = $7
+		pages[c[1]]++
+		source[c[1]] = src
+	} END { for (k in first) printf "%s %s %.3f %.3f %d\n", source[k], k, first[k], last[k], pages[k] }' \
+		"${1:-$T/requests.log}" | sort -k3,3n
 }

@@ -6,6 +6,7 @@
  *               [--port-file FILE] [--log FILE] [--version-header V]
  *               [--workspace W]
  *               [--rate-limit N [--rate-limit-retry-after SECONDS]]
+ *               [--world FILE [--time-scale X] [--world-epoch SECONDS]]
  *
  * Every "*.json" file directly in DIR whose top level holds
  * "workflowRun": {"id": "X", ...} is served byte for byte for
@@ -19,6 +20,22 @@
  * GET /workflow_runs serves DIR/list/page1.json, or DIR/list/NAME.json when
  * nextPageToken is base64 of NAME.
  *
+ * With --world FILE (format above world_load) the runs of FILE exist and move
+ * through their statuses as mock time passes (--time-scale X: X times the
+ * real clock).  GET /workflow_runs/X synthesizes the run's full object as it
+ * is now (a DIR/X.json or a script's body file wins); only its presignedUrl
+ * changes between two requests.  GET /workflow_runs lists their summaries
+ * with the filters workflowId, batchId, status, fileNameContains, sortBy
+ * (updatedAt, createdAt), sortDir (desc, asc), maxPageSize (1..1000, default
+ * 10, else 400) and keyset paging by opaque nextPageToken (unknown: 400).
+ * GET /_world (no key, not logged) gives the truth: a line per run, "id
+ * workflow batch|- status|- updatedAt|- createdAt statuses-so-far", tab
+ * separated, after a "# now" line.
+ *
+ * A script DIR/list.seq applies to list requests as DIR/X.seq does to runs
+ * (a 200 without a body of its own serves the page); its extra option "loop"
+ * makes the page's nextPageToken repeat the request's.
+ *
  * Every request must carry the key (else 401), x-extend-workspace-id: W when
  * --workspace is given (else 403), and the API version (else 400).  With
  * --rate-limit N, a request to /workflow_runs or /workflow_runs/X that passed
@@ -29,8 +46,9 @@
  *
  * The --log file gets a line per request: arrival time, method, target,
  * status (000 if none was sent), auth (ok, bad or missing), the run's
- * request number (or -), completion time, and "limited" for a rate limit
- * 429 (or -).
+ * request number (or -; for a world list request "L<chain>.<page>": a first
+ * page starts a chain, a token's page continues the chain that issued it),
+ * completion time, and "limited" for a rate limit 429 (or -).
  */
 
 #include <sys/stat.h>
@@ -63,6 +81,7 @@
 #define MAX_DELAY	86400.0
 #define RUNS_PATH	"/workflow_runs"
 #define RUN_PREFIX	"/workflow_runs/"
+#define WORLD_PATH	"/_world"
 #define BLOCK_SIZE	4096
 #define MAX_RATE	10000
 #define WORKSPACE_HEADER "x-extend-workspace-id"
@@ -80,6 +99,9 @@
 #define BODY_BAD_ID \
 	"{\"code\":\"INVALID_REQUEST\",\"message\":\"invalid workflow run id\"," \
 	"\"retryable\":false}"
+#define BODY_BAD_LIST \
+	"{\"code\":\"INVALID_REQUEST\",\"message\":\"invalid sortBy, sortDir or " \
+	"maxPageSize\",\"retryable\":false}"
 #define BODY_BAD_TOKEN \
 	"{\"code\":\"INVALID_REQUEST\",\"message\":\"invalid nextPageToken\"," \
 	"\"retryable\":false}"
@@ -119,6 +141,7 @@ struct step {
 	double		 delay;
 	long		 truncate;	/* body bytes to send, -1 for all */
 	int		 close;
+	int		 loop;		/* list page: nextPageToken repeats the request's */
 };
 
 struct script {
@@ -137,6 +160,7 @@ struct run {
 	size_t		 body_len;
 	struct script	*script;
 	unsigned long	 nrequests;
+	int		 synth;		/* the default body is synthesized (world, list) */
 };
 
 /* Per request state, created by the URI log callback on arrival. */
@@ -147,6 +171,8 @@ struct request {
 	unsigned int	 status;	/* 0 if closed without an answer */
 	long		 seq;		/* -1 unless a workflow run request */
 	int		 limited;	/* answered 429 by --rate-limit */
+	char		 listref[40];	/* "L<chain>.<page>" of a list request */
+	int		 quiet;		/* not logged (GET /_world) */
 };
 
 /* What to answer, decided under the lock and delivered outside it. */
@@ -188,6 +214,7 @@ struct mock {
 	const char	*version;
 	const char	*workspace;	/* expected workspace id, or NULL */
 	const char	*retry_after;	/* Retry-After of rate limit 429s, or NULL */
+	const char	*world_file;	/* --world, or NULL */
 	FILE		*log;
 	struct run	*runs;
 	size_t		 nruns;
@@ -205,6 +232,7 @@ static const char *opt_body(struct step *, const char *);
 static const char *opt_close(struct step *, const char *);
 static const char *opt_delay(struct step *, const char *);
 static const char *opt_header(struct step *, const char *);
+static const char *opt_loop(struct step *, const char *);
 static const char *opt_truncate(struct step *, const char *);
 
 /* Script options; add new fault injections here. */
@@ -213,6 +241,7 @@ static const struct step_option step_options[] = {
 	{ "close",	0, opt_close },		/* close without any answer */
 	{ "delay",	1, opt_delay },		/* seconds to wait first */
 	{ "header",	1, opt_header },	/* Name:Value, may repeat */
+	{ "loop",	0, opt_loop },		/* list: repeat the request's token */
 	{ "truncate",	1, opt_truncate },	/* send only N body bytes */
 };
 
@@ -252,6 +281,7 @@ usage(void)
 	    " [--port N] [--port-file FILE]\n"
 	    "       [--log FILE] [--version-header V] [--workspace W]\n"
 	    "       [--rate-limit N [--rate-limit-retry-after SECONDS]]\n"
+	    "       [--world FILE [--time-scale X] [--world-epoch SECONDS]]\n"
 	    "--rate-limit answers 429 to requests beyond floor(N) a second; those\n"
 	    "429s count too, as on the real API.  SIGHUP re-reads --key-file.\n");
 }
@@ -525,6 +555,14 @@ opt_header(struct step *st, const char *value)
 }
 
 static const char *
+opt_loop(struct step *st, const char *value)
+{
+	(void)value;
+	st->loop = 1;
+	return NULL;
+}
+
+static const char *
 opt_truncate(struct step *st, const char *value)
 {
 	char *end;
@@ -616,7 +654,7 @@ parse_step(char *line, const struct run *run, struct step *st, char *err,
 		}
 	}
 	if (st->status == 200 && st->body_kind == BODY_DEFAULT && run->body == NULL &&
-	    !st->close) {
+	    !run->synth && !st->close) {
 		snprintf(err, errsz, "status 200 without a body, and no indexed body "
 		    "for \"%s\"", run->id);
 		goto out;
@@ -843,6 +881,7 @@ load_dir(void)
 			goto out;
 	for (i = 0; i < n; i++)
 		if (has_suffix(names[i]->d_name, ".seq") &&
+		    strcmp(names[i]->d_name, "list.seq") != 0 &&
 		    load_script(names[i]->d_name) < 0)
 			goto out;
 	rc = 0;
@@ -954,9 +993,13 @@ answer_const(struct answer *a, unsigned int status, const char *body)
 	answer_json(a, status, body, strlen(body));
 }
 
-/* Turn a script step into an answer; called with the lock held. */
+/*
+ * Turn a script step into an answer; called with the lock held.  A 200
+ * without a body of its own sends defbody (the indexed or synthesized body).
+ */
 static void
-answer_step(struct answer *a, const struct step *st, const struct run *run)
+answer_step(struct answer *a, const struct step *st, const struct run *run,
+    const char *defbody, size_t deflen)
 {
 	const char *body = "";
 	char generic[256];
@@ -972,9 +1015,9 @@ answer_step(struct answer *a, const struct step *st, const struct run *run)
 		body = st->body;
 		len = st->body_len;
 	} else if (st->body_kind == BODY_DEFAULT && st->status == 200 &&
-	    run->body != NULL) {
-		body = run->body;
-		len = run->body_len;
+	    defbody != NULL) {
+		body = defbody;
+		len = deflen;
 	} else if (st->body_kind == BODY_DEFAULT) {
 		len = generic_body(st->status, generic, sizeof(generic));
 		body = generic;
@@ -1001,11 +1044,774 @@ answer_step(struct answer *a, const struct step *st, const struct run *run)
 		    "application/json");
 }
 
+/*
+ * The changing world (--world FILE).  Each line of FILE describes a run:
+ *
+ *   ID WORKFLOW_ID BATCH_ID|- STATUS@OFFSET [STATUS@OFFSET ...]
+ *
+ * OFFSET is in seconds of mock time from the mock's time zero (negative: in
+ * the past), increasing along the line.  The first transition is the run's
+ * creation: before it the run does not exist (404, not listed).  Mock time
+ * runs --time-scale times faster than the real clock from the moment the
+ * mock starts; time zero is --world-epoch (Unix seconds, default the start).
+ * A run's updatedAt is the time of its last transition so far.
+ */
+
+#define WORLD_MAX_TRANS	16
+#define WORLD_STATUS_LEN 24
+#define PAGE_DEFAULT	10
+#define PAGE_MAX	1000
+
+struct transition {
+	long long	 at;		/* milliseconds of mock time from time zero */
+	char		 status[WORLD_STATUS_LEN];
+};
+
+struct wrun {
+	char			*id;
+	char			*workflow;
+	char			*batch;		/* or NULL */
+	struct transition	 tr[WORLD_MAX_TRANS];
+	size_t			 ntr;
+};
+
+/* Where a page ends: the sort key and id of its last run (or the start). */
+struct token {
+	char		 name[24];
+	int		 at_start;
+	long long	 key;
+	char		*id;
+	unsigned long	 chain;
+	unsigned long	 page;
+};
+
+struct world {
+	struct wrun	*runs;		/* sorted by id */
+	size_t		 nruns;
+	double		 scale;
+	double		 epoch;		/* Unix time of mock time zero */
+	double		 real_start;	/* Unix time the mock started */
+	unsigned long	 presigned;	/* counter: every presignedUrl differs */
+	struct token	*tokens;
+	size_t		 ntokens;
+	size_t		 tokens_cap;
+	unsigned long	 chains;
+};
+
+static struct world world = { .scale = 1.0 };
+static struct run list_run = { .id = (char *)"list", .synth = 1 };
+
+static double
+real_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Mock time now, in milliseconds from time zero. */
+static long long
+world_now(void)
+{
+	return (long long)floor((real_now() - world.real_start) * world.scale * 1000.0);
+}
+
+/* RFC 3339 UTC with milliseconds of a mock time. */
+static void
+world_stamp(long long at, char *buf, size_t bufsz)
+{
+	long long ms = (long long)llround(world.epoch * 1000.0) + at;
+	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	struct tm tm;
+	char date[32];
+
+	gmtime_r(&secs, &tm);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, bufsz, "%s.%03lldZ", date, ms - (long long)secs * 1000);
+}
+
+/* Index of the run's current transition at mock time now, or -1 if it does not exist yet. */
+static int
+wrun_current(const struct wrun *w, long long now)
+{
+	int k = -1;
+
+	for (size_t i = 0; i < w->ntr && w->tr[i].at <= now; i++)
+		k = (int)i;
+	return k;
+}
+
+static int
+wrun_cmp_id(const void *a, const void *b)
+{
+	return strcmp(((const struct wrun *)a)->id, ((const struct wrun *)b)->id);
+}
+
+static struct wrun *
+world_find(const char *id)
+{
+	struct wrun key = { .id = (char *)id };
+
+	if (world.nruns == 0)
+		return NULL;
+	return bsearch(&key, world.runs, world.nruns, sizeof(key), wrun_cmp_id);
+}
+
+static int
+valid_status(const char *s)
+{
+	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_");
+
+	return n > 0 && n < WORLD_STATUS_LEN && s[n] == '\0';
+}
+
+/* Parse one world line into w; a message on failure. */
+static const char *
+world_parse_line(char *line, struct wrun *w)
+{
+	char *save = NULL, *tok, *at, *end;
+	double off;
+
+	memset(w, 0, sizeof(*w));
+	tok = strtok_r(line, " \t\r", &save);
+	if (tok == NULL || !valid_name(tok, MAX_ID_LEN))
+		return "invalid run id";
+	w->id = strdup(tok);
+	tok = strtok_r(NULL, " \t\r", &save);
+	if (tok == NULL || !valid_name(tok, MAX_ID_LEN))
+		return "invalid workflow id";
+	w->workflow = strdup(tok);
+	tok = strtok_r(NULL, " \t\r", &save);
+	if (tok == NULL || (strcmp(tok, "-") != 0 && !valid_name(tok, MAX_ID_LEN)))
+		return "invalid batch id";
+	if (strcmp(tok, "-") != 0)
+		w->batch = strdup(tok);
+	while ((tok = strtok_r(NULL, " \t\r", &save)) != NULL) {
+		if (w->ntr == WORLD_MAX_TRANS)
+			return "too many transitions";
+		at = strchr(tok, '@');
+		if (at == NULL)
+			return "transition must be STATUS@OFFSET";
+		*at++ = '\0';
+		if (!valid_status(tok))
+			return "invalid status";
+		errno = 0;
+		off = strtod(at, &end);
+		if (errno != 0 || end == at || *end != '\0' || !isfinite(off) ||
+		    fabs(off) > 1e10)
+			return "invalid offset";
+		w->tr[w->ntr].at = llround(off * 1000.0);
+		if (w->ntr > 0 && w->tr[w->ntr].at <= w->tr[w->ntr - 1].at)
+			return "offsets must increase";
+		snprintf(w->tr[w->ntr].status, WORLD_STATUS_LEN, "%s", tok);
+		w->ntr++;
+	}
+	if (w->ntr == 0)
+		return "no transitions";
+	if (w->id == NULL || w->workflow == NULL)
+		return "out of memory";
+	return NULL;
+}
+
+static void
+wrun_free(struct wrun *w)
+{
+	free(w->id);
+	free(w->workflow);
+	free(w->batch);
+}
+
+static int
+world_load(const char *path)
+{
+	struct wrun w, *nruns;
+	char *buf = NULL, *line, *next, *p;
+	const char *msg;
+	size_t len, cap = 0;
+	unsigned int lineno = 0;
+	struct run *run;
+	int rc = -1;
+
+	if (read_file(path, &buf, &len) < 0) {
+		warnmsg("could not read file \"%s\": %s", path, strerror(errno));
+		return -1;
+	}
+	for (line = buf; line != NULL; line = next) {
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		p = line + strspn(line, " \t\r");
+		if (*p == '\0' || *p == '#')
+			continue;
+		msg = world_parse_line(p, &w);
+		if (msg != NULL) {
+			wrun_free(&w);
+			warnmsg("invalid world \"%s\" line %u: %s", path, lineno, msg);
+			goto out;
+		}
+		if (world.nruns == cap) {
+			cap = cap == 0 ? 256 : cap * 2;
+			nruns = realloc(world.runs, cap * sizeof(*nruns));
+			if (nruns == NULL) {
+				wrun_free(&w);
+				warnmsg("out of memory");
+				goto out;
+			}
+			world.runs = nruns;
+		}
+		world.runs[world.nruns++] = w;
+	}
+	qsort(world.runs, world.nruns, sizeof(*world.runs), wrun_cmp_id);
+	for (size_t i = 0; i + 1 < world.nruns; i++)
+		if (strcmp(world.runs[i].id, world.runs[i + 1].id) == 0) {
+			warnmsg("invalid world \"%s\": run \"%s\" twice", path,
+			    world.runs[i].id);
+			goto out;
+		}
+	/* Scripts of world runs may answer 200 with the synthesized body. */
+	for (size_t i = 0; i < world.nruns; i++) {
+		run = run_get(world.runs[i].id);
+		if (run == NULL) {
+			warnmsg("out of memory");
+			goto out;
+		}
+		run->synth = 1;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+static void
+world_free(void)
+{
+	for (size_t i = 0; i < world.nruns; i++)
+		wrun_free(&world.runs[i]);
+	free(world.runs);
+	for (size_t i = 0; i < world.ntokens; i++)
+		free(world.tokens[i].id);
+	free(world.tokens);
+}
+
+static int
+is_final(const char *status)
+{
+	return strcmp(status, "PROCESSED") == 0 || strcmp(status, "FAILED") == 0 ||
+	    strcmp(status, "CANCELLED") == 0 || strcmp(status, "REJECTED") == 0;
+}
+
+/* Time of the first transition to a status of list (NUL-separated), or -1. */
+static int
+first_of(const struct wrun *w, int k, const char *const *list)
+{
+	for (int i = 0; i <= k; i++)
+		for (const char *const *s = list; *s != NULL; s++)
+			if (strcmp(w->tr[i].status, *s) == 0)
+				return i;
+	return -1;
+}
+
+static void
+jadd(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add(o, key, v);
+}
+
+static struct json_object *
+jstr(const char *s)
+{
+	return json_object_new_string(s);
+}
+
+static struct json_object *
+jstamp(long long at)
+{
+	char buf[48];
+
+	world_stamp(at, buf, sizeof(buf));
+	return jstr(buf);
+}
+
+/* A small hash of the run id, for values that differ between runs but never between fetches. */
+static unsigned long
+id_hash(const char *s)
+{
+	unsigned long h = 5381;
+
+	for (; *s != '\0'; s++)
+		h = h * 33 + (unsigned char)*s;
+	return h;
+}
+
+/*
+ * The full WorkflowRun of w as it is at its transition k; only presignedUrl
+ * differs between two calls (a counter in its query).  Called with the lock
+ * held.  The caller frees the string.
+ */
+static char *
+world_run_body(const struct wrun *w, int k)
+{
+	static const char *const started[] = { "PROCESSING", "NEEDS_REVIEW",
+	    "PROCESSED", "FAILED", "CANCELLED", "CANCELLING", "REJECTED", NULL };
+	static const char *const reviewed_st[] = { "NEEDS_REVIEW", NULL };
+	struct json_object *root, *r, *o, *files, *f, *c, *pages, *pg, *outs, *pr;
+	struct json_object *val, *meta, *steps, *sr, *step, *rules, *rule;
+	const char *status = w->tr[k].status;
+	unsigned long h = id_hash(w->id);
+	char buf[512], *out;
+	int si, ri, final = is_final(status), reviewed;
+
+	ri = first_of(w, k, reviewed_st);
+	reviewed = ri >= 0 && ri < k && (strcmp(status, "PROCESSED") == 0 ||
+	    strcmp(status, "REJECTED") == 0);
+	si = first_of(w, k, started);
+
+	root = json_object_new_object();
+	jadd(root, "success", json_object_new_boolean(1));
+	r = json_object_new_object();
+	jadd(root, "workflowRun", r);
+	jadd(r, "object", jstr("workflow_run"));
+	jadd(r, "id", jstr(w->id));
+	snprintf(buf, sizeof(buf), "Run %s", w->id);
+	jadd(r, "name", jstr(buf));
+	snprintf(buf, sizeof(buf), "https://dashboard.extend.ai/workflows/runs/%s", w->id);
+	jadd(r, "url", jstr(buf));
+	jadd(r, "status", jstr(status));
+	o = json_object_new_object();
+	jadd(o, "source", jstr("mock-world"));
+	jadd(o, "customer", json_object_new_int64((int64_t)(h % 1000)));
+	jadd(r, "metadata", o);
+	if (w->batch != NULL)
+		jadd(r, "batchId", jstr(w->batch));
+
+	files = json_object_new_array();
+	f = json_object_new_object();
+	jadd(f, "object", jstr("file"));
+	snprintf(buf, sizeof(buf), "file_%s", w->id);
+	jadd(f, "id", jstr(buf));
+	snprintf(buf, sizeof(buf), "%s.pdf", w->id);
+	jadd(f, "name", jstr(buf));
+	o = json_object_new_object();
+	jadd(o, "pageCount", json_object_new_int(1));
+	jadd(f, "metadata", o);
+	jadd(f, "createdAt", jstamp(w->tr[0].at));
+	jadd(f, "updatedAt", jstamp(w->tr[0].at));
+	jadd(f, "type", jstr("PDF"));
+	snprintf(buf, sizeof(buf), "https://files.extend.invalid/%s/dummy.pdf?"
+	    "X-Amz-Expires=900&X-Amz-Signature=%016lx%08lx", w->id, h,
+	    ++world.presigned);
+	jadd(f, "presignedUrl", jstr(buf));
+	if (si >= 0) {
+		c = json_object_new_object();
+		snprintf(buf, sizeof(buf), "Invoice %lu for customer %lu", h % 100000,
+		    h % 1000);
+		jadd(c, "rawText", jstr(buf));
+		pages = json_object_new_array();
+		pg = json_object_new_object();
+		jadd(pg, "pageNumber", json_object_new_int(1));
+		jadd(pg, "pageHeight", json_object_new_int(792));
+		jadd(pg, "pageWidth", json_object_new_int(612));
+		jadd(pg, "rawText", jstr(buf));
+		json_object_array_add(pages, pg);
+		jadd(c, "pages", pages);
+		jadd(f, "contents", c);
+	}
+	json_object_array_add(files, f);
+	jadd(r, "files", files);
+
+	if (strcmp(status, "FAILED") == 0) {
+		jadd(r, "failureReason", jstr("INTERNAL_ERROR"));
+		jadd(r, "failureMessage", jstr("The mock world failed this run."));
+	}
+	jadd(r, "initialRunAt", jstamp(w->tr[0].at));
+	jadd(r, "reviewed", json_object_new_boolean(reviewed));
+	if (reviewed) {
+		jadd(r, "reviewedBy", jstr("reviewer@example.com"));
+		jadd(r, "reviewedAt", jstamp(w->tr[k].at));
+	}
+	if (strcmp(status, "REJECTED") == 0)
+		jadd(r, "rejectionNote", jstr("Rejected by the mock world."));
+	if (si >= 0)
+		jadd(r, "startTime", jstamp(w->tr[si].at));
+	if (final)
+		jadd(r, "endTime", jstamp(w->tr[k].at));
+
+	outs = json_object_new_array();
+	if (si >= 0) {
+		pr = json_object_new_object();
+		jadd(pr, "object", jstr("document_processor_run"));
+		snprintf(buf, sizeof(buf), "dpr_%s", w->id);
+		jadd(pr, "id", jstr(buf));
+		jadd(pr, "processorId", jstr("dp_mockworld"));
+		jadd(pr, "processorVersionId", jstr("dpv_mockworld_1"));
+		jadd(pr, "processorName", jstr("Mock World Extractor"));
+		jadd(pr, "status", jstr(strcmp(status, "PROCESSING") == 0 ? "PROCESSING" :
+		    strcmp(status, "FAILED") == 0 ? "FAILED" : "PROCESSED"));
+		jadd(pr, "type", jstr("EXTRACT"));
+		o = json_object_new_object();
+		val = json_object_new_object();
+		meta = json_object_new_object();
+		if (strcmp(status, "PROCESSING") != 0) {
+			jadd(val, "invoice_number", json_object_new_int64((int64_t)(h % 100000)));
+			snprintf(buf, sizeof(buf), "%lu.%02lu", h % 10000 / 100, h % 100);
+			jadd(val, "total", json_object_new_double_s((double)(h % 10000) / 100.0, buf));
+			c = json_object_new_object();
+			snprintf(buf, sizeof(buf), "0.%02lu", 75 + h % 25);
+			jadd(c, "ocrConfidence", json_object_new_double_s(0.75 + (double)(h % 25) / 100.0, buf));
+			jadd(c, "logprobsConfidence", json_object_new_double_s(0.5, "0.5"));
+			jadd(meta, "total", c);
+		}
+		jadd(o, "value", val);
+		jadd(o, "metadata", meta);
+		jadd(pr, "output", o);
+		jadd(pr, "reviewed", json_object_new_boolean(reviewed));
+		jadd(pr, "edited", json_object_new_boolean(0));
+		jadd(pr, "edits", json_object_new_object());
+		o = json_object_new_object();
+		jadd(o, "type", jstr("EXTRACT"));
+		jadd(pr, "config", o);
+		jadd(pr, "files", json_object_new_array());
+		jadd(pr, "mergedProcessors", json_object_new_array());
+		snprintf(buf, sizeof(buf), "https://dashboard.extend.ai/processor-runs/dpr_%s", w->id);
+		jadd(pr, "url", jstr(buf));
+		json_object_array_add(outs, pr);
+	}
+	jadd(r, "outputs", outs);
+
+	steps = json_object_new_array();
+	if (final || strcmp(status, "NEEDS_REVIEW") == 0) {
+		sr = json_object_new_object();
+		jadd(sr, "object", jstr("workflow_step_run"));
+		snprintf(buf, sizeof(buf), "wsr_%s", w->id);
+		jadd(sr, "id", jstr(buf));
+		jadd(sr, "status", jstr("PROCESSED"));
+		step = json_object_new_object();
+		jadd(step, "object", jstr("workflow_step"));
+		jadd(step, "id", jstr("step_mockworld_rules"));
+		jadd(step, "name", jstr("Totals are positive"));
+		jadd(step, "type", jstr("RULE_VALIDATION"));
+		jadd(sr, "step", step);
+		o = json_object_new_object();
+		rules = json_object_new_array();
+		rule = json_object_new_object();
+		jadd(rule, "name", jstr("total_positive"));
+		jadd(rule, "valid", json_object_new_boolean(strcmp(status, "NEEDS_REVIEW") != 0));
+		json_object_array_add(rules, rule);
+		jadd(o, "rules", rules);
+		jadd(sr, "output", o);
+		json_object_array_add(steps, sr);
+	}
+	jadd(r, "stepRuns", steps);
+
+	o = json_object_new_object();
+	jadd(o, "object", jstr("workflow"));
+	jadd(o, "id", jstr(w->workflow));
+	jadd(o, "version", jstr("1"));
+	snprintf(buf, sizeof(buf), "Workflow %s", w->workflow);
+	jadd(o, "name", jstr(buf));
+	jadd(r, "workflow", o);
+	if (final) {
+		o = json_object_new_object();
+		snprintf(buf, sizeof(buf), "%lu.%lu", h % 50 / 10 + 1, h % 10);
+		jadd(o, "credits", json_object_new_double_s((double)(h % 50) / 10.0 + 1.0, buf));
+		jadd(r, "usage", o);
+	}
+
+	out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return out;
+}
+
+/* The list summary of w at its transition k. */
+static struct json_object *
+world_summary(const struct wrun *w, int k)
+{
+	static const char *const started[] = { "PROCESSING", "NEEDS_REVIEW",
+	    "PROCESSED", "FAILED", "CANCELLED", "CANCELLING", "REJECTED", NULL };
+	struct json_object *s;
+	char buf[256];
+	int si = first_of(w, k, started);
+
+	s = json_object_new_object();
+	jadd(s, "id", jstr(w->id));
+	jadd(s, "status", jstr(w->tr[k].status));
+	jadd(s, "workflowId", jstr(w->workflow));
+	snprintf(buf, sizeof(buf), "Workflow %s", w->workflow);
+	jadd(s, "workflowName", jstr(buf));
+	jadd(s, "workflowVersionId", jstr("workflow_version_1"));
+	jadd(s, "createdAt", jstamp(w->tr[0].at));
+	jadd(s, "updatedAt", jstamp(w->tr[k].at));
+	jadd(s, "initialRunAt", jstamp(w->tr[0].at));
+	if (si >= 0)
+		jadd(s, "startTime", jstamp(w->tr[si].at));
+	if (is_final(w->tr[k].status))
+		jadd(s, "endTime", jstamp(w->tr[k].at));
+	if (w->batch != NULL)
+		jadd(s, "batchId", jstr(w->batch));
+	return s;
+}
+
+/* One listed run: its sort key (ms), id and current transition. */
+struct item {
+	long long		 key;
+	const struct wrun	*w;
+	int			 k;
+};
+
+static int list_desc;
+
+static int
+item_cmp(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	int c = x->key < y->key ? -1 : x->key > y->key;
+
+	if (c == 0)
+		c = strcmp(x->w->id, y->w->id);
+	return list_desc ? -c : c;
+}
+
+static struct token *
+token_find(const char *name)
+{
+	for (size_t i = 0; i < world.ntokens; i++)
+		if (strcmp(world.tokens[i].name, name) == 0)
+			return &world.tokens[i];
+	return NULL;
+}
+
+/* Register a new opaque token; NULL when out of memory. */
+static struct token *
+token_new(int at_start, long long key, const char *id, unsigned long chain,
+    unsigned long page)
+{
+	struct token *nt, *t;
+	unsigned long long x;
+
+	if (world.ntokens == world.tokens_cap) {
+		world.tokens_cap = world.tokens_cap == 0 ? 64 : world.tokens_cap * 2;
+		nt = realloc(world.tokens, world.tokens_cap * sizeof(*nt));
+		if (nt == NULL)
+			return NULL;
+		world.tokens = nt;
+	}
+	t = &world.tokens[world.ntokens];
+	memset(t, 0, sizeof(*t));
+	/* splitmix64 of the counter: opaque, and unique */
+	x = (unsigned long long)world.ntokens + 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	snprintf(t->name, sizeof(t->name), "pt%016llx", x);
+	t->at_start = at_start;
+	t->key = key;
+	t->chain = chain;
+	t->page = page;
+	if (id != NULL) {
+		t->id = strdup(id);
+		if (t->id == NULL)
+			return NULL;
+	}
+	world.ntokens++;
+	return t;
+}
+
+static int
+list_param_ok(const char *v, const char *a, const char *b)
+{
+	return v == NULL || strcmp(v, a) == 0 || strcmp(v, b) == 0;
+}
+
+/*
+ * A page of GET /workflow_runs over the world, for the query of conn; the
+ * step's loop option makes nextPageToken repeat the request's.  Returns the
+ * body, or NULL with *status and *err set.  Called with the lock held.
+ */
+static char *
+world_list(struct MHD_Connection *conn, struct request *req, int loop,
+    unsigned int *status, const char **err)
+{
+	const char *wf, *batch, *st, *sort_by, *sort_dir, *size_s, *tok, *name_part;
+	struct item *items = NULL, cursor;
+	struct json_object *root = NULL, *arr;
+	struct token *from = NULL, *next = NULL;
+	struct wrun cursor_run;
+	unsigned long chain, page;
+	long long now = world_now();
+	size_t n = 0, start = 0, end, nitems;
+	long size = PAGE_DEFAULT;
+	char *endp, *out = NULL, fname[MAX_ID_LEN + 8];
+	int k;
+
+	*status = MHD_HTTP_BAD_REQUEST;
+	*err = BODY_BAD_TOKEN;
+	wf = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "workflowId");
+	batch = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "batchId");
+	st = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "status");
+	name_part = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "fileNameContains");
+	sort_by = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sortBy");
+	sort_dir = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sortDir");
+	size_s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "maxPageSize");
+	tok = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "nextPageToken");
+	if (!list_param_ok(sort_by, "updatedAt", "createdAt") ||
+	    !list_param_ok(sort_dir, "asc", "desc")) {
+		*err = BODY_BAD_LIST;
+		return NULL;
+	}
+	if (size_s != NULL) {
+		errno = 0;
+		size = strtol(size_s, &endp, 10);
+		if (errno != 0 || endp == size_s || *endp != '\0' || size < 1 ||
+		    size > PAGE_MAX) {
+			*err = BODY_BAD_LIST;
+			return NULL;
+		}
+	}
+	if (tok != NULL) {
+		from = token_find(tok);
+		if (from == NULL)
+			return NULL;
+		chain = from->chain;
+		page = from->page + 1;
+	} else {
+		chain = ++world.chains;
+		page = 1;
+	}
+	snprintf(req->listref, sizeof(req->listref), "L%lu.%lu", chain, page);
+	list_desc = sort_dir == NULL || strcmp(sort_dir, "desc") == 0;
+
+	items = calloc(world.nruns + 1, sizeof(*items));
+	if (items == NULL)
+		goto oom;
+	for (size_t i = 0; i < world.nruns; i++) {
+		const struct wrun *w = &world.runs[i];
+
+		k = wrun_current(w, now);
+		if (k < 0)
+			continue;
+		if (wf != NULL && strcmp(wf, w->workflow) != 0)
+			continue;
+		if (batch != NULL && (w->batch == NULL || strcmp(batch, w->batch) != 0))
+			continue;
+		if (st != NULL && strcmp(st, w->tr[k].status) != 0)
+			continue;
+		if (name_part != NULL) {
+			snprintf(fname, sizeof(fname), "%s.pdf", w->id);
+			if (strstr(fname, name_part) == NULL)
+				continue;
+		}
+		items[n].w = w;
+		items[n].k = k;
+		items[n].key = sort_by != NULL && strcmp(sort_by, "createdAt") == 0 ?
+		    w->tr[0].at : w->tr[k].at;
+		n++;
+	}
+	qsort(items, n, sizeof(*items), item_cmp);
+	/* Keyset paging: the runs after the previous page's last one, as the world is now. */
+	if (from != NULL && !from->at_start) {
+		cursor_run.id = from->id;
+		cursor.w = &cursor_run;
+		cursor.key = from->key;
+		while (start < n && item_cmp(&items[start], &cursor) <= 0)
+			start++;
+	}
+	end = start + (size_t)size < n ? start + (size_t)size : n;
+	nitems = end - start;
+	if (loop) {
+		next = from != NULL ? from : token_new(1, 0, NULL, chain, page);
+		if (next == NULL)
+			goto oom;
+	} else if (end < n) {
+		next = token_new(0, items[end - 1].key, items[end - 1].w->id, chain, page);
+		if (next == NULL)
+			goto oom;
+	}
+	root = json_object_new_object();
+	jadd(root, "success", json_object_new_boolean(1));
+	arr = json_object_new_array_ext((int)nitems);
+	for (size_t i = start; i < end; i++)
+		json_object_array_add(arr, world_summary(items[i].w, items[i].k));
+	jadd(root, "workflowRuns", arr);
+	if (next != NULL)
+		jadd(root, "nextPageToken", jstr(next->name));
+	out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (out == NULL)
+		goto oom;
+	*status = MHD_HTTP_OK;
+	*err = NULL;
+	goto done;
+oom:
+	warnmsg("out of memory");
+	*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	*err = BODY_MOCK_ERROR;
+done:
+	json_object_put(root);
+	free(items);
+	return out;
+}
+
+/* GET /_world: the truth, a line per run: id, workflow, batch, status, updatedAt, statuses so far. */
+static void
+serve_world(struct answer *a)
+{
+	long long now;
+	char *buf = NULL, stamp[48], created[48];
+	size_t len = 0;
+	FILE *fp;
+	int k;
+
+	fp = open_memstream(&buf, &len);
+	if (fp == NULL) {
+		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+		return;
+	}
+	pthread_mutex_lock(&mock.lock);
+	now = world_now();
+	world_stamp(now, stamp, sizeof(stamp));
+	fprintf(fp, "# now %s %lld\n", stamp, now);
+	for (size_t i = 0; i < world.nruns; i++) {
+		const struct wrun *w = &world.runs[i];
+
+		k = wrun_current(w, now);
+		world_stamp(w->tr[0].at, created, sizeof(created));
+		if (k >= 0)
+			world_stamp(w->tr[k].at, stamp, sizeof(stamp));
+		fprintf(fp, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", w->id, w->workflow,
+		    w->batch != NULL ? w->batch : "-", k >= 0 ? w->tr[k].status : "-",
+		    k >= 0 ? stamp : "-", created, k + 1);
+	}
+	pthread_mutex_unlock(&mock.lock);
+	if (fclose(fp) != 0) {
+		free(buf);
+		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+		return;
+	}
+	answer_json(a, MHD_HTTP_OK, buf, len);
+	if (a->resp != NULL) {
+		MHD_del_response_header(a->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "application/json");
+		MHD_add_response_header(a->resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+		    "text/tab-separated-values");
+	}
+	free(buf);
+}
+
 static void
 serve_run(struct request *req, const char *id, struct answer *a)
 {
 	struct script *sc;
 	struct run *run;
+	struct wrun *w;
+	char *synth = NULL;
+	const char *body;
+	size_t len = 0;
+	int k;
 
 	if (!valid_name(id, MAX_ID_LEN)) {
 		answer_const(a, MHD_HTTP_BAD_REQUEST, BODY_BAD_ID);
@@ -1023,56 +1829,126 @@ serve_run(struct request *req, const char *id, struct answer *a)
 		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
 		goto out;
 	}
+	body = run->body;
+	len = run->body_len;
+	w = body == NULL ? world_find(id) : NULL;
+	if (w != NULL && (k = wrun_current(w, world_now())) >= 0) {
+		synth = world_run_body(w, k);
+		if (synth == NULL) {
+			warnmsg("out of memory");
+			answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+			goto out;
+		}
+		body = synth;
+		len = strlen(synth);
+	}
 	sc = run->script;
 	if (sc != NULL) {
-		answer_step(a, &sc->steps[sc->next], run);
+		answer_step(a, &sc->steps[sc->next], run, body, len);
 		if (sc->next + 1 < sc->nsteps)
 			sc->next++;
-	} else if (run->body != NULL)
-		answer_json(a, MHD_HTTP_OK, run->body, run->body_len);
+	} else if (body != NULL)
+		answer_json(a, MHD_HTTP_OK, body, len);
 	else
 		answer_const(a, MHD_HTTP_NOT_FOUND, BODY_RUN_NOT_FOUND);
 out:
 	pthread_mutex_unlock(&mock.lock);
+	free(synth);
 }
 
-static void
-serve_list(struct MHD_Connection *conn, struct answer *a)
+/* The list pages of files: DIR/list/page1.json, or DIR/list/NAME.json for a token base64(NAME). */
+static char *
+file_list(struct MHD_Connection *conn, size_t *len, unsigned int *status,
+    const char **err)
 {
 	const char *token;
 	char *name = NULL, *path = NULL, *buf = NULL;
-	size_t len;
 
+	*status = MHD_HTTP_BAD_REQUEST;
+	*err = BODY_BAD_TOKEN;
 	token = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
 	    "nextPageToken");
 	if (token != NULL) {
 		name = b64_decode(token);
-		if (name == NULL || !valid_name(name, 255)) {
-			answer_const(a, MHD_HTTP_BAD_REQUEST, BODY_BAD_TOKEN);
+		if (name == NULL || !valid_name(name, 255))
 			goto out;
-		}
 	}
 	if (asprintf(&path, "%s/list/%s.json", mock.dir,
 	    name != NULL ? name : "page1") < 0) {
 		path = NULL;
 		warnmsg("out of memory");
+		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		*err = BODY_MOCK_ERROR;
+		goto out;
+	}
+	if (read_file(path, &buf, len) == 0) {
+		*status = MHD_HTTP_OK;
+		*err = NULL;
+	} else if (errno == ENOENT && token == NULL) {
+		*status = MHD_HTTP_OK;
+		*err = BODY_EMPTY_LIST;
+	} else if (errno != ENOENT) {
+		warnmsg("could not read file \"%s\": %s", path, strerror(errno));
+		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		*err = BODY_MOCK_ERROR;
+	}
+out:
+	free(path);
+	free(name);
+	return buf;
+}
+
+/*
+ * GET /workflow_runs: a page of the world (--world) or of the files, through
+ * the script DIR/list.seq when there is one (one line per list request, the
+ * last repeating).  A request the API itself would refuse (a bad token or
+ * parameter) is refused whatever the script says and does not advance it.
+ */
+static void
+serve_list(struct MHD_Connection *conn, struct request *req, struct answer *a)
+{
+	struct step *st = NULL;
+	struct script *sc;
+	unsigned int status;
+	const char *err;
+	char *body = NULL;
+	size_t len = 0;
+
+	pthread_mutex_lock(&mock.lock);
+	if (script_refresh(&list_run) < 0) {
 		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
 		goto out;
 	}
-	if (read_file(path, &buf, &len) == 0)
-		answer_json(a, MHD_HTTP_OK, buf, len);
-	else if (errno == ENOENT && token == NULL)
-		answer_const(a, MHD_HTTP_OK, BODY_EMPTY_LIST);
-	else if (errno == ENOENT)
-		answer_const(a, MHD_HTTP_BAD_REQUEST, BODY_BAD_TOKEN);
-	else {
-		warnmsg("could not read file \"%s\": %s", path, strerror(errno));
-		answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+	sc = list_run.script;
+	if (sc != NULL)
+		st = &sc->steps[sc->next];
+	if (mock.world_file != NULL) {
+		body = world_list(conn, req, st != NULL && st->loop, &status, &err);
+		if (body != NULL)
+			len = strlen(body);
+	} else
+		body = file_list(conn, &len, &status, &err);
+	if (status != MHD_HTTP_OK) {
+		answer_const(a, status, err);
+		goto out;
 	}
+	if (body == NULL) {
+		body = strdup(err);
+		if (body == NULL) {
+			answer_const(a, MHD_HTTP_INTERNAL_SERVER_ERROR, BODY_MOCK_ERROR);
+			goto out;
+		}
+		len = strlen(body);
+	}
+	if (st != NULL) {
+		answer_step(a, st, &list_run, body, len);
+		if (sc->next + 1 < sc->nsteps)
+			sc->next++;
+	} else
+		answer_json(a, MHD_HTTP_OK, body, len);
 out:
-	free(buf);
-	free(path);
-	free(name);
+	pthread_mutex_unlock(&mock.lock);
+	free(body);
 }
 
 /* Sleep, but wake up early when the mock is stopping; -1 if it is. */
@@ -1123,14 +1999,16 @@ log_request(const struct request *req, const char *method, enum auth_result auth
 {
 	static const char *const auth_names[] = { "ok", "bad", "missing" };
 	struct timespec now;
-	char seq[32];
+	char seq[48];
 	char *m;
 
-	if (mock.log == NULL)
+	if (mock.log == NULL || req->quiet)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	m = escape(method);
-	if (req->seq < 0)
+	if (req->listref[0] != '\0')
+		snprintf(seq, sizeof(seq), "%s", req->listref);
+	else if (req->seq < 0)
 		snprintf(seq, sizeof(seq), "-");
 	else
 		snprintf(seq, sizeof(seq), "%ld", req->seq);
@@ -1216,6 +2094,12 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	}
 	memset(&a, 0, sizeof(a));
+	if (mock.world_file != NULL && strcmp(url, WORLD_PATH) == 0) {
+		/* the tests' view of the truth: no key needed, not logged */
+		req->quiet = 1;
+		serve_world(&a);
+		return deliver(conn, req, &a);
+	}
 	auth = check_auth(conn);
 	api_version = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    "x-extend-api-version");
@@ -1238,7 +2122,7 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (a.resp != NULL)
 			MHD_add_response_header(a.resp, MHD_HTTP_HEADER_ALLOW, "GET");
 	} else if (strcmp(url, RUNS_PATH) == 0)
-		serve_list(conn, &a);
+		serve_list(conn, req, &a);
 	else if (strncmp(url, RUN_PREFIX, strlen(RUN_PREFIX)) == 0)
 		serve_run(req, url + strlen(RUN_PREFIX), &a);
 	else
@@ -1427,6 +2311,9 @@ main(int argc, char **argv)
 		{ "workspace", required_argument, NULL, 'w' },
 		{ "rate-limit", required_argument, NULL, 'r' },
 		{ "rate-limit-retry-after", required_argument, NULL, 'R' },
+		{ "world", required_argument, NULL, 'W' },
+		{ "time-scale", required_argument, NULL, 'S' },
+		{ "world-epoch", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1501,6 +2388,28 @@ main(int argc, char **argv)
 			}
 			mock.retry_after = optarg;
 			break;
+		case 'W':
+			mock.world_file = optarg;
+			break;
+		case 'S':
+			errno = 0;
+			world.scale = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !isfinite(world.scale) || world.scale <= 0 ||
+			    world.scale > 1e6) {
+				warnmsg("invalid time scale \"%s\"", optarg);
+				return 2;
+			}
+			break;
+		case 'E':
+			errno = 0;
+			world.epoch = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !isfinite(world.epoch) || world.epoch <= 0) {
+				warnmsg("invalid world epoch \"%s\"", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage();
 			return 0;
@@ -1523,6 +2432,11 @@ main(int argc, char **argv)
 	if (load_key(key, key_file) < 0)
 		goto out;
 	if (log_file != NULL && open_log(log_file) < 0)
+		goto out;
+	world.real_start = real_now();
+	if (world.epoch == 0)
+		world.epoch = floor(world.real_start);
+	if (mock.world_file != NULL && world_load(mock.world_file) < 0)
 		goto out;
 	if (load_dir() < 0)
 		goto out;
@@ -1586,6 +2500,8 @@ out:
 		MHD_stop_daemon(httpd);
 	}
 	free_runs();
+	world_free();
+	script_free(list_run.script);
 	if (mock.log != NULL)
 		fclose(mock.log);
 	free_secret(mock.auth);
