@@ -1,5 +1,7 @@
 /* Start-up and shutdown: options, configuration, schema, then the loop. */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,7 @@ enum {
 	OPT_ENQUEUE,
 	OPT_ONCE,
 	OPT_DRAIN,
+	OPT_TIMEOUT,
 };
 
 static void
@@ -54,6 +57,7 @@ usage(FILE *out)
 		"      --enqueue ID...   queue run IDs (or make them due again) and exit; \"-\" reads IDs from stdin\n"
 		"      --once            fetch every run that is due now, once, then exit\n"
 		"      --drain           run until every queued run is done, failed or parked, then exit\n"
+		"      --timeout SECONDS with --drain or --once: give up after this long, name the runs still waiting\n"
 		"  -v, --verbose         log more (repeatable)\n"
 		"  -q, --quiet           log less (repeatable)\n"
 		"  -V, --version         print the version and exit\n"
@@ -61,7 +65,8 @@ usage(FILE *out)
 		"\n"
 		"The API key is read from api.token_file, $CREDENTIALS_DIRECTORY/extend-api-key,\n"
 		"or $EXTEND_API_KEY, never from the command line.\n"
-		"Exit status: 0 success, 1 usage or configuration error, 2 runtime failure.\n",
+		"Exit status: 0 success, 1 usage or configuration error, 2 runtime failure, 3 --timeout expired,\n"
+		"4 runs ended failed during --drain, 5 --drain or --once stopped by a signal.\n",
 		SYSCONFDIR);
 }
 
@@ -183,6 +188,7 @@ main(int argc, char **argv)
 		{ "enqueue", no_argument, NULL, OPT_ENQUEUE },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "drain", no_argument, NULL, OPT_DRAIN },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -195,6 +201,8 @@ main(int argc, char **argv)
 	char err[CONFIG_ERR_SIZE];
 	struct config *cfg;
 	int verbosity = 0, opt, rc;
+	double timeout = 0;
+	char *end;
 	PGconn *conn;
 
 	log_init("extend-syncd");
@@ -221,6 +229,16 @@ main(int argc, char **argv)
 			}
 			mode = opt == OPT_ONCE ? LOOP_ONCE : LOOP_DRAIN;
 			break;
+		case OPT_TIMEOUT:
+			errno = 0;
+			timeout = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' || !isfinite(timeout) || timeout <= 0 ||
+			    timeout > 1e9) {
+				fprintf(stderr, "extend-syncd: --timeout must be a number of seconds above 0 (got \"%s\")\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'v':
 			verbosity++;
 			break;
@@ -240,6 +258,10 @@ main(int argc, char **argv)
 	}
 	if (action == ACTION_ENQUEUE && optind >= argc) {
 		fprintf(stderr, "extend-syncd: --enqueue needs run IDs, or \"-\" to read them from stdin\n");
+		return EXIT_USAGE;
+	}
+	if (timeout > 0 && (mode == LOOP_FOREVER || action != ACTION_RUN)) {
+		fprintf(stderr, "extend-syncd: --timeout needs --drain or --once\n");
 		return EXIT_USAGE;
 	}
 	if (action != ACTION_ENQUEUE && optind < argc) {
@@ -290,7 +312,7 @@ main(int argc, char **argv)
 			rc = EXIT_RUNTIME;
 		} else {
 			PQfinish(conn);
-			rc = loop_run(&cfg, path, mode);
+			rc = loop_run_until(&cfg, path, mode, timeout);
 		}
 		curl_global_cleanup();
 		break;
