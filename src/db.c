@@ -106,8 +106,9 @@ fail:
 	return NULL;
 }
 
-static int
-latest_version(void)
+/* The newest migration this build has; see db.h. */
+int
+db_latest_version(void)
 {
 	int v = 0;
 
@@ -259,7 +260,7 @@ int
 db_check_version(PGconn *conn, const char *schema, char *err, size_t errlen)
 {
 	int have = applied_version(conn, err, errlen);
-	int want = latest_version();
+	int want = db_latest_version();
 
 	if (have < 0)
 		return -1;

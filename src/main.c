@@ -8,6 +8,7 @@
 
 #include <curl/curl.h>
 
+#include "check.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -29,6 +30,7 @@
 enum action {
 	ACTION_RUN,
 	ACTION_CHECK,
+	ACTION_CHECK_CONNECTION,
 	ACTION_MIGRATE,
 	ACTION_ENQUEUE,
 };
@@ -39,6 +41,7 @@ enum {
 	OPT_ONCE,
 	OPT_DRAIN,
 	OPT_TIMEOUT,
+	OPT_CHECK_CONNECTION,
 };
 
 static void
@@ -53,6 +56,7 @@ usage(FILE *out)
 		"Options:\n"
 		"  -c, --config FILE     configuration file (default %s/extend-syncd.conf)\n"
 		"  -t, --check-config    check the configuration, print \"configuration OK\" or what is wrong\n"
+		"      --check-connection  -t, then connect to the database and make one API request: a line each\n"
 		"      --migrate         apply pending schema migrations and exit\n"
 		"      --enqueue ID...   queue run IDs (or make them due again) and exit; \"-\" reads IDs from stdin\n"
 		"      --once            fetch every run that is due now, once, then exit\n"
@@ -184,6 +188,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "check-connection", no_argument, NULL, OPT_CHECK_CONNECTION },
 		{ "migrate", no_argument, NULL, OPT_MIGRATE },
 		{ "enqueue", no_argument, NULL, OPT_ENQUEUE },
 		{ "once", no_argument, NULL, OPT_ONCE },
@@ -214,6 +219,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			action = ACTION_CHECK;
+			break;
+		case OPT_CHECK_CONNECTION:
+			action = ACTION_CHECK_CONNECTION;
 			break;
 		case OPT_MIGRATE:
 			action = ACTION_MIGRATE;
@@ -278,9 +286,17 @@ main(int argc, char **argv)
 	log_set_level(cfg->log.level);
 
 	switch (action) {
-	case ACTION_CHECK: {
-		char *key = config_load_api_key(cfg, err, sizeof(err));
+	case ACTION_CHECK:
+	case ACTION_CHECK_CONNECTION: {
+		char *key, line[CHECK_LINE_SIZE];
 
+		if (check_offline(cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "extend-syncd: %s: %s\n", path, err);
+			rc = EXIT_USAGE;
+			break;
+		}
+		/* a set token_file was read above; other sources may be the service's only */
+		key = config_load_api_key(cfg, err, sizeof(err));
 		if (key == NULL)
 			fprintf(stderr, "extend-syncd: warning: %s\n", err);
 		else
@@ -288,6 +304,20 @@ main(int argc, char **argv)
 		free(key);
 		printf("configuration OK\n");
 		rc = 0;
+		if (action == ACTION_CHECK)
+			break;
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fprintf(stderr, "extend-syncd: could not initialize libcurl\n");
+			rc = EXIT_RUNTIME;
+			break;
+		}
+		if (check_database(cfg, line, sizeof(line)) < 0)
+			rc = EXIT_RUNTIME;
+		printf("%s\n", line);
+		if (check_api(cfg, line, sizeof(line)) < 0)
+			rc = EXIT_RUNTIME;
+		printf("%s\n", line);
+		curl_global_cleanup();
 		break;
 	}
 	case ACTION_MIGRATE:
