@@ -430,8 +430,12 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 		return 0;
 	}
 	l->m.synced++;
+	l->m.last_success = (double)time(NULL);
 	if (phase == PHASE_FINAL)
 		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: done", rr->status);
+	else if (phase == PHASE_PARKED && (c->last_status == NULL || strcmp(c->last_status, rr->status) != 0))
+		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: parked, next check in %.0fs", rr->status,
+			next.delay);
 	else
 		log_run(LOG_LEVEL_DEBUG, c->run_id, "synced, status %s: next check in %.1fs", rr->status, next.delay);
 	return 0;
@@ -740,10 +744,11 @@ report(struct loop *l, double now)
 		l->next_finished_count = now + SUMMARY_EVERY;
 	}
 	l->m.in_flight = (double)fetch_busy(l->fetch);
+	l->m.key_refused = l->auth_failed;
 	l->m.rate = fetch_current_rate(l->fetch);
 	l->status_requests = requests;
 	l->status_at = now;
-	(void)notify_send("STATUS=%s%llu runs synced, %.0f in flight, %lld due, %llu failed, %.1f requests/s",
+	(void)notify_send("STATUS=%s%llu snapshots written, %.0f in flight, %lld due, %llu failed, %.1f requests/s",
 			  l->conn == NULL ? "database unreachable; " : l->auth_failed ? "API key refused; " : "",
 			  l->m.synced, l->m.in_flight, l->m.queue.due, l->m.failed, rate);
 	if (l->cfg->log.metrics_file[0] != '\0') {
@@ -756,7 +761,7 @@ report(struct loop *l, double now)
 	if (now >= l->next_summary) {
 		const struct metrics *b = &l->summary_base;
 
-		log_info("last minute: %llu runs synced, %llu requests, %llu retries, %llu failed; queue: "
+		log_info("last minute: %llu snapshots written, %llu requests, %llu retries, %llu failed; queue: "
 			 "%lld pending (%lld due, the oldest %.0fs late), %lld done, %lld failed",
 			 l->m.synced - b->synced, requests - metrics_requests_total(b), l->m.retries - b->retries,
 			 l->m.failed - b->failed, l->m.queue.pending, l->m.queue.due, l->m.queue.oldest_due,
@@ -1011,7 +1016,7 @@ loop_run_until(struct config **cfgp, const char *config_path, enum loop_mode mod
 		l.exit_code = drain_verdict(&l);
 	l.next_finished_count = 0;	/* the last word counts everything */
 	report(&l, now_mono());
-	log_info("extend-syncd stopped: %llu run%s synced, %llu failed, %llu retr%s", l.m.synced,
+	log_info("extend-syncd stopped: %llu snapshot%s written, %llu failed, %llu retr%s", l.m.synced,
 		 l.m.synced == 1 ? "" : "s", l.m.failed, l.m.retries, l.m.retries == 1 ? "y" : "ies");
 out:
 	if (l.fetch != NULL)
