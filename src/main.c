@@ -8,7 +8,7 @@
 
 #include <curl/curl.h>
 
-#include "check.h"
+#include "preflight.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
@@ -288,9 +288,9 @@ main(int argc, char **argv)
 	switch (action) {
 	case ACTION_CHECK:
 	case ACTION_CHECK_CONNECTION: {
-		char *key, line[CHECK_LINE_SIZE];
+		char *key, line[PREFLIGHT_LINE_SIZE];
 
-		if (check_offline(cfg, err, sizeof(err)) < 0) {
+		if (preflight_offline(cfg, err, sizeof(err)) < 0) {
 			fprintf(stderr, "extend-syncd: %s: %s\n", path, err);
 			rc = EXIT_USAGE;
 			break;
@@ -311,10 +311,10 @@ main(int argc, char **argv)
 			rc = EXIT_RUNTIME;
 			break;
 		}
-		if (check_database(cfg, line, sizeof(line)) < 0)
+		if (preflight_database(cfg, line, sizeof(line)) < 0)
 			rc = EXIT_RUNTIME;
 		printf("%s\n", line);
-		if (check_api(cfg, line, sizeof(line)) < 0)
+		if (preflight_api(cfg, line, sizeof(line)) < 0)
 			rc = EXIT_RUNTIME;
 		printf("%s\n", line);
 		curl_global_cleanup();

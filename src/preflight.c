@@ -10,13 +10,13 @@
 #include <curl/curl.h>
 
 #include "buf.h"
-#include "check.h"
+#include "preflight.h"
 #include "db.h"
 #include "fetch.h"
 #include "normalize.h"
 
 /* Replies larger than this are cut: the check needs the status and an error message. */
-#define CHECK_BODY_MAX (1 << 20)
+#define PREFLIGHT_BODY_MAX (1 << 20)
 
 /* database.conninfo as libpq itself reads it: a misspelt keyword is an error here, not at start. */
 static int
@@ -67,9 +67,9 @@ check_metrics_dir(const char *path, char *err, size_t errlen)
 	return rc;
 }
 
-/* What -t checks; see check.h. */
+/* What -t checks; see preflight.h. */
 int
-check_offline(const struct config *cfg, char *err, size_t errlen)
+preflight_offline(const struct config *cfg, char *err, size_t errlen)
 {
 	if (check_conninfo(cfg->database.conninfo, err, errlen) < 0)
 		return -1;
@@ -95,9 +95,9 @@ static const char sql_database[] =
 	"  EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'schema_migrations') "
 	"FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1";
 
-/* The database, as the daemon would meet it; see check.h. */
+/* The database, as the daemon would meet it; see preflight.h. */
 int
-check_database(const struct config *cfg, char *line, size_t len)
+preflight_database(const struct config *cfg, char *line, size_t len)
 {
 	const char *schema = cfg->database.schema;
 	char err[DB_ERR_SIZE], version[80] = "";
@@ -176,9 +176,9 @@ on_body(char *p, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* The API, as the daemon would meet it; see check.h. */
+/* The API, as the daemon would meet it; see preflight.h. */
 int
-check_api(const struct config *cfg, char *line, size_t len)
+preflight_api(const struct config *cfg, char *line, size_t len)
 {
 	char err[CONFIG_ERR_SIZE], url[2048], errbuf[CURL_ERROR_SIZE] = "", msg[200];
 	char *key = config_load_api_key(cfg, err, sizeof(err));
@@ -190,7 +190,7 @@ check_api(const struct config *cfg, char *line, size_t len)
 	CURLcode cc;
 	int rc = -1;
 
-	buf_init(&body, CHECK_BODY_MAX);
+	buf_init(&body, PREFLIGHT_BODY_MAX);
 	snprintf(url, sizeof(url), "%s/workflow_runs?maxPageSize=1", cfg->api.base_url);
 	if (key == NULL) {
 		snprintf(line, len, "api: FAILED, no request sent: %s", err);
@@ -206,7 +206,7 @@ check_api(const struct config *cfg, char *line, size_t len)
 	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-	fetch_easy_defaults(e, (long)(cfg->api.timeout * 1000), CHECK_BODY_MAX);
+	fetch_easy_defaults(e, (long)(cfg->api.timeout * 1000), PREFLIGHT_BODY_MAX);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);

@@ -1,12 +1,12 @@
 /* Checks before a start: what the configuration names is usable, the database and the API answer. */
-#ifndef EXTEND_SYNCD_CHECK_H
-#define EXTEND_SYNCD_CHECK_H
+#ifndef EXTEND_SYNCD_PREFLIGHT_H
+#define EXTEND_SYNCD_PREFLIGHT_H
 
 #include <stddef.h>
 
 #include "config.h"
 
-#define CHECK_LINE_SIZE 1024
+#define PREFLIGHT_LINE_SIZE 1024
 
 /*
  * What -t checks beyond the file's syntax, without connecting anywhere:
@@ -15,7 +15,7 @@
  * readable and holds a key.  Returns 0, or -1 with the first problem in err
  * (never the key).
  */
-int check_offline(const struct config *cfg, char *err, size_t errlen) __attribute__((warn_unused_result));
+int preflight_offline(const struct config *cfg, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
  * Connect to the database and describe it in one line: server version,
@@ -23,7 +23,7 @@ int check_offline(const struct config *cfg, char *err, size_t errlen) __attribut
  * daemon needs.  Returns 0 when the daemon could start with it, -1 when not
  * (line says why).
  */
-int check_database(const struct config *cfg, char *line, size_t len) __attribute__((warn_unused_result));
+int preflight_database(const struct config *cfg, char *line, size_t len) __attribute__((warn_unused_result));
 
 /*
  * One authenticated request, GET /workflow_runs?maxPageSize=1, with the
@@ -31,6 +31,6 @@ int check_database(const struct config *cfg, char *line, size_t len) __attribute
  * key).  Returns 0 when the API accepted the key, -1 when not.  libcurl
  * must be initialized.
  */
-int check_api(const struct config *cfg, char *line, size_t len) __attribute__((warn_unused_result));
+int preflight_api(const struct config *cfg, char *line, size_t len) __attribute__((warn_unused_result));
 
 #endif
