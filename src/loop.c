@@ -788,9 +788,10 @@ progress(struct loop *l)
 	if (p.oldest_id[0] != '\0')
 		snprintf(oldest, sizeof(oldest), "; oldest waiting: run \"%s\" (%s) for %.0fs", p.oldest_id,
 			 p.oldest_status, p.oldest_waited);
-	log_info("draining: %lld waiting (%lld in motion, %lld retrying, %zu in flight), %lld parked, %lld failed "
-		 "during this drain; queue: %lld pending, %lld done, %lld failed%s", p.waiting, p.in_motion,
-		 p.retrying, fetch_busy(l->fetch), p.parked, p.failed_since, p.pending, p.done, p.failed, oldest);
+	log_info("%s: %lld waiting (%lld in motion, %lld retrying, %zu in flight), %lld parked, %lld failed "
+		 "during this %s; queue: %lld pending, %lld done, %lld failed%s",
+		 l->mode == LOOP_DRAIN ? "draining" : "once", p.waiting, p.in_motion, p.retrying, fetch_busy(l->fetch),
+		 p.parked, p.failed_since, l->mode == LOOP_DRAIN ? "drain" : "run", p.pending, p.done, p.failed, oldest);
 }
 
 /* Log the runs of a list (at most DRAIN_LIST_MAX) under a heading; returns how many there are, or -1. */
