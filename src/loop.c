@@ -791,7 +791,8 @@ progress(struct loop *l)
 	log_info("%s: %lld waiting (%lld in motion, %lld retrying, %zu in flight), %lld parked, %lld failed "
 		 "during this %s; queue: %lld pending, %lld done, %lld failed%s",
 		 l->mode == LOOP_DRAIN ? "draining" : "once", p.waiting, p.in_motion, p.retrying, fetch_busy(l->fetch),
-		 p.parked, p.failed_since, l->mode == LOOP_DRAIN ? "drain" : "run", p.pending, p.done, p.failed, oldest);
+		 p.parked, p.failed_since, l->mode == LOOP_DRAIN ? "drain" : "run", p.pending, p.done, p.failed,
+		 oldest);
 }
 
 /* Log the runs of a list (at most DRAIN_LIST_MAX) under a heading; returns how many there are, or -1. */
@@ -833,17 +834,21 @@ log_drain_runs(struct loop *l, enum drain_list which, enum log_level level, cons
 static int
 drain_verdict(struct loop *l)
 {
+	long long failed = 0;
+
 	if (l->exit_code != 0)
 		return l->exit_code;
+	/* named however the drain ends; a list that cannot be read counts as failures */
+	if (l->mode == LOOP_DRAIN)
+		failed = log_drain_runs(l, DRAIN_FAILED_SINCE, LOG_LEVEL_ERROR,
+					"runs that ended failed during this drain");
 	if (l->timed_out || l->interrupted) {
-		(void)log_drain_runs(l, DRAIN_WAITING, LOG_LEVEL_WARNING, l->timed_out ?
-				     "--timeout expired with runs still waiting" : "interrupted with runs still waiting");
+		(void)log_drain_runs(l, DRAIN_WAITING, LOG_LEVEL_WARNING,
+				     l->timed_out ? "--timeout expired with runs still waiting" :
+				     "interrupted with runs still waiting");
 		return l->timed_out ? LOOP_EXIT_TIMEOUT : LOOP_EXIT_INTERRUPTED;
 	}
-	if (l->mode == LOOP_DRAIN &&
-	    log_drain_runs(l, DRAIN_FAILED_SINCE, LOG_LEVEL_ERROR, "runs that ended failed during this drain") != 0)
-		return LOOP_EXIT_FAILED_RUNS;
-	return 0;
+	return failed != 0 ? LOOP_EXIT_FAILED_RUNS : 0;
 }
 
 /* Periodic tasks; they run on the loop's own wake-ups, at least once a second. */
