@@ -37,3 +37,6 @@ COMMENT ON COLUMN discovery_state.next_sweep_at IS 'When any daemon should sweep
 COMMENT ON COLUMN discovery_state.failures IS 'Consecutive failed sweeps (drives the retry delay)';
 COMMENT ON COLUMN discovery_state.sweep_owner IS 'The daemon (host:pid:nonce) sweeping the source now, if any';
 COMMENT ON COLUMN discovery_state.sweep_lease_expires_at IS 'Until when sweep_owner holds the source; after that another daemon may sweep it';
+
+-- Dashboards may show how discovery is doing (see 006_readers.sql).
+SELECT grant_reader('discovery_state');

@@ -118,8 +118,9 @@ fail:
 	return NULL;
 }
 
-static int
-latest_version(void)
+/* The newest migration this build has; see db.h. */
+int
+db_latest_version(void)
 {
 	int v = 0;
 
@@ -154,6 +155,22 @@ applied_version(PGconn *conn, char *err, size_t errlen)
 	return query_int(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations", err, errlen);
 }
 
+/* 1 when schema exists, 0 when not, -1 with err set on failure. */
+static int
+schema_exists(PGconn *conn, const char *schema, char *err, size_t errlen)
+{
+	PGresult *res = PQexecParams(conn, "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1",
+				     1, NULL, &schema, NULL, NULL, 0);
+	int v = -1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		v = atoi(PQgetvalue(res, 0, 0)) > 0;
+	else
+		db_error(conn, res, err, errlen);
+	PQclear(res);
+	return v;
+}
+
 /* Apply pending migrations; see db.h. */
 int
 db_migrate(PGconn *conn, const char *schema, int *applied, char *err, size_t errlen)
@@ -173,12 +190,30 @@ db_migrate(PGconn *conn, const char *schema, int *applied, char *err, size_t err
 	if (db_exec(conn, "SET statement_timeout = 0; SET lock_timeout = 0", err, errlen) < 0 ||
 	    exec_schema(conn, lock, schema, err, errlen) < 0)
 		goto out;
+	/*
+	 * CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
+	 * the schema exists: a daemon that owns only its schema (roles.sql
+	 * made it) must not ask.
+	 */
+	have = schema_exists(conn, schema, err, errlen);
+	if (have < 0)
+		goto unlock;
+	if (have == 0) {
+		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", quoted);
+		if (db_exec(conn, sql, err, errlen) < 0) {
+			char why[DB_ERR_SIZE];
+
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errlen, "could not create schema \"%s\": %s (create it with roles.sql, "
+				 "run once as a superuser, or grant CREATE on the database)", schema, why);
+			goto unlock;
+		}
+	}
 	snprintf(sql, sizeof(sql),
-		 "CREATE SCHEMA IF NOT EXISTS %s; "
 		 "CREATE TABLE IF NOT EXISTS %s.schema_migrations (version integer PRIMARY KEY, "
 		 "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); "
 		 "COMMENT ON TABLE %s.schema_migrations IS 'Schema migrations of extend-syncd applied here'",
-		 quoted, quoted, quoted);
+		 quoted, quoted);
 	if (db_exec(conn, sql, err, errlen) < 0)
 		goto unlock;
 	have = applied_version(conn, err, errlen);
@@ -237,7 +272,7 @@ int
 db_check_version(PGconn *conn, const char *schema, char *err, size_t errlen)
 {
 	int have = applied_version(conn, err, errlen);
-	int want = latest_version();
+	int want = db_latest_version();
 
 	if (have < 0)
 		return -1;

@@ -34,6 +34,9 @@ PGconn *db_connect(const char *conninfo, const char *schema, char *err, size_t e
 int db_migrate(PGconn *conn, const char *schema, int *applied, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* The version of the newest migration this build carries. */
+int db_latest_version(void);
+
 /* Check that the schema is at the version this build needs; returns 0 or -1 with err set. */
 int db_check_version(PGconn *conn, const char *schema, char *err, size_t errlen)
 	__attribute__((warn_unused_result));

@@ -220,6 +220,38 @@ make_headers(const struct config *cfg, const char *api_key)
 	return h;
 }
 
+/* The request headers for cfg and key; see fetch.h. */
+struct curl_slist *
+fetch_headers_new(const struct config *cfg, const char *api_key)
+{
+	return make_headers(cfg, api_key);
+}
+
+/* Free headers made by fetch_headers_new(), wiping the key; see fetch.h. */
+void
+fetch_headers_free(struct curl_slist *h)
+{
+	wipe_headers(h);
+}
+
+/* Timeouts, body cap, TLS verification, no redirects, http(s) only: every request's settings; see fetch.h. */
+void
+fetch_easy_defaults(CURL *e, long timeout_ms, long long max_body)
+{
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "extend-syncd/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 30000 ? timeout_ms : 30000L);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
+	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
+#endif
+}
+
 /* Apply cfg and key to f, for requests sent from now on; see fetch.h. */
 int
 fetch_configure(struct fetcher *f, const struct config *cfg, const char *api_key, char *err, size_t errlen)
@@ -497,24 +529,13 @@ job_start(struct fetcher *f, struct job *j, double now)
 	j->headers = f->headers;
 	j->headers->refs++;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers->list);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "extend-syncd/" PACKAGE_VERSION);
+	fetch_easy_defaults(e, f->timeout_ms, f->max_body);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, j);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, f->timeout_ms < 30000 ? f->timeout_ms : 30000L);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max_body);
-	curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
-#endif
 #if LIBCURL_VERSION_NUM >= 0x075000
 	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
 	curl_easy_setopt(e, CURLOPT_PREREQDATA, j);

@@ -32,6 +32,22 @@ struct fetch_result {
 struct fetcher;
 
 /*
+ * The request headers (Authorization, API version, workspace, Accept) for
+ * cfg and key: a new list freed with fetch_headers_free(), which wipes the
+ * key; NULL when out of memory.
+ */
+struct curl_slist *fetch_headers_new(const struct config *cfg, const char *api_key)
+	__attribute__((warn_unused_result));
+
+void fetch_headers_free(struct curl_slist *h);
+
+/*
+ * The settings every request of the daemon has: user agent, timeouts, the
+ * body cap, verified TLS, no redirects, http and https only.
+ */
+void fetch_easy_defaults(CURL *e, long timeout_ms, long long max_body);
+
+/*
  * A fetcher for cfg's API settings with the given key (copied, and wiped
  * when freed).  Returns NULL with a reason in err.
  */

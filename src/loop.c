@@ -13,6 +13,7 @@
 
 #include "db.h"
 #include "discover.h"
+#include "drain.h"
 #include "fetch.h"
 #include "log.h"
 #include "loop.h"
@@ -37,6 +38,9 @@
 /* How often the status (systemd STATUS=, the metrics file) is refreshed, and the summary line logged. */
 #define STATUS_EVERY 5.0
 #define SUMMARY_EVERY 60.0
+/* --drain and --once: a progress line this often, and at most this many runs named in a closing list. */
+#define PROGRESS_EVERY 10.0
+#define DRAIN_LIST_MAX 10
 
 static volatile sig_atomic_t got_stop;
 static volatile sig_atomic_t got_reload;
@@ -89,7 +93,12 @@ struct loop {
 	bool loss_announced;	/* "lost" was logged: "restored" will be too */
 	struct deferred *deferred;
 
-	char once_cutoff[40];	/* --once: only runs due before the start */
+	char once_cutoff[40];	/* the database's time at the start: --once claims only runs due before it */
+	double timeout;		/* --timeout in seconds, 0 for none */
+	double timeout_at;	/* monotonic time to give up at */
+	bool timed_out;		/* stopped because --timeout expired */
+	bool interrupted;	/* stopped by SIGTERM or SIGINT */
+	double next_progress;
 	struct metrics m;
 	double next_status, next_summary, next_watchdog, next_finished_count;
 	unsigned long long status_requests;	/* requests counted at the last status */
@@ -434,8 +443,12 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 		return 0;
 	}
 	l->m.synced++;
+	l->m.last_success = (double)time(NULL);
 	if (phase == PHASE_FINAL)
 		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: done", rr->status);
+	else if (phase == PHASE_PARKED && (c->last_status == NULL || strcmp(c->last_status, rr->status) != 0))
+		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: parked, next check in %.0fs", rr->status,
+			next.delay);
 	else
 		log_run(LOG_LEVEL_DEBUG, c->run_id, "synced, status %s: next check in %.1fs", rr->status, next.delay);
 	return 0;
@@ -773,7 +786,7 @@ loop_init(struct loop *l)
 			return -1;
 		}
 	}
-	if (l->mode == LOOP_ONCE &&
+	if (l->mode != LOOP_FOREVER &&
 	    queue_db_now(l->conn, l->once_cutoff, sizeof(l->once_cutoff), err, sizeof(err)) < 0) {
 		log_error("could not read the database clock: %s", err);
 		return -1;
@@ -798,10 +811,11 @@ report(struct loop *l, double now)
 		l->next_finished_count = now + SUMMARY_EVERY;
 	}
 	l->m.in_flight = (double)fetch_busy(l->fetch);
+	l->m.key_refused = l->auth_failed;
 	l->m.rate = fetch_current_rate(l->fetch);
 	l->status_requests = requests;
 	l->status_at = now;
-	(void)notify_send("STATUS=%s%llu runs synced, %.0f in flight, %lld due, %llu failed, %.1f requests/s",
+	(void)notify_send("STATUS=%s%llu snapshots written, %.0f in flight, %lld due, %llu failed, %.1f requests/s",
 			  l->conn == NULL ? "database unreachable; " : l->auth_failed ? "API key refused; " : "",
 			  l->m.synced, l->m.in_flight, l->m.queue.due, l->m.failed, rate);
 	if (l->cfg->log.metrics_file[0] != '\0') {
@@ -814,7 +828,7 @@ report(struct loop *l, double now)
 	if (now >= l->next_summary) {
 		const struct metrics *b = &l->summary_base;
 
-		log_info("last minute: %llu runs synced, %llu requests, %llu retries, %llu failed; queue: "
+		log_info("last minute: %llu snapshots written, %llu requests, %llu retries, %llu failed; queue: "
 			 "%lld pending (%lld due, the oldest %.0fs late), %lld done, %lld failed",
 			 l->m.synced - b->synced, requests - metrics_requests_total(b), l->m.retries - b->retries,
 			 l->m.failed - b->failed, l->m.queue.pending, l->m.queue.due, l->m.queue.oldest_due,
@@ -824,10 +838,94 @@ report(struct loop *l, double now)
 	}
 }
 
+/* --drain, --once: where the drain stands, in one line. */
+static void
+progress(struct loop *l)
+{
+	struct drain_progress p;
+	char err[DB_ERR_SIZE], oldest[300] = "";
+
+	if (l->conn == NULL)
+		return;
+	if (drain_read_progress(l->conn, l->once_cutoff, &p, err, sizeof(err)) < 0) {
+		if (!db_gone(l))
+			lasting_fail(&l->queue_failing, "could not read the queue: %s", err);
+		return;
+	}
+	if (p.oldest_id[0] != '\0')
+		snprintf(oldest, sizeof(oldest), "; oldest waiting: run \"%s\" (%s) for %.0fs", p.oldest_id,
+			 p.oldest_status, p.oldest_waited);
+	log_info("%s: %lld waiting (%lld in motion, %lld retrying, %zu in flight), %lld parked, %lld failed "
+		 "during this %s; queue: %lld pending, %lld done, %lld failed%s",
+		 l->mode == LOOP_DRAIN ? "draining" : "once", p.waiting, p.in_motion, p.retrying, fetch_busy(l->fetch),
+		 p.parked, p.failed_since, l->mode == LOOP_DRAIN ? "drain" : "run", p.pending, p.done, p.failed,
+		 oldest);
+}
+
+/* Log the runs of a list (at most DRAIN_LIST_MAX) under a heading; returns how many there are, or -1. */
+static long long
+log_drain_runs(struct loop *l, enum drain_list which, enum log_level level, const char *heading)
+{
+	struct drain_run runs[DRAIN_LIST_MAX];
+	char err[DB_ERR_SIZE];
+	long long total;
+	int n;
+
+	if (l->conn == NULL) {
+		log_error("%s: cannot list them, the database is unreachable", heading);
+		return -1;
+	}
+	n = drain_read_runs(l->conn, which, l->once_cutoff, runs, DRAIN_LIST_MAX, &total, err, sizeof(err));
+	if (n < 0) {
+		log_error("%s: could not list them: %s", heading, err);
+		return -1;
+	}
+	if (total == 0)
+		return 0;
+	log_msg(level, "%s: %lld run%s%s", heading, total, total == 1 ? "" : "s",
+		total > n ? (which == DRAIN_WAITING ? ", the oldest ten:" : ", the first ten:") : "");
+	for (int i = 0; i < n; i++)
+		log_run(level, runs[i].run_id, "%s %.0fs ago, last status %s, %d failed attempt%s%s%s",
+			which == DRAIN_WAITING ? "waiting, enqueued" : "failed, enqueued", runs[i].waited,
+			runs[i].last_status, runs[i].attempts, runs[i].attempts == 1 ? "" : "s",
+			runs[i].last_error[0] != '\0' ? ": " : "", runs[i].last_error);
+	return total;
+}
+
+/*
+ * How a --drain or --once ends, as an exit code: 3 when --timeout expired
+ * and 5 when a signal stopped it (the runs still waiting named), 4 when
+ * runs of a --drain ended failed (named), else 0.  A runtime failure (2)
+ * stands.
+ */
+static int
+drain_verdict(struct loop *l)
+{
+	long long failed = 0;
+
+	if (l->exit_code != 0)
+		return l->exit_code;
+	/* named however the drain ends; a list that cannot be read counts as failures */
+	if (l->mode == LOOP_DRAIN)
+		failed = log_drain_runs(l, DRAIN_FAILED_SINCE, LOG_LEVEL_ERROR,
+					"runs that ended failed during this drain");
+	if (l->timed_out || l->interrupted) {
+		(void)log_drain_runs(l, DRAIN_WAITING, LOG_LEVEL_WARNING,
+				     l->timed_out ? "--timeout expired with runs still waiting" :
+				     "interrupted with runs still waiting");
+		return l->timed_out ? LOOP_EXIT_TIMEOUT : LOOP_EXIT_INTERRUPTED;
+	}
+	return failed != 0 ? LOOP_EXIT_FAILED_RUNS : 0;
+}
+
 /* Periodic tasks; they run on the loop's own wake-ups, at least once a second. */
 static void
 housekeeping(struct loop *l, double now)
 {
+	if (l->mode != LOOP_FOREVER && now >= l->next_progress) {
+		progress(l);
+		l->next_progress = now + PROGRESS_EVERY;
+	}
 	if (notify_watchdog_interval() > 0 && now >= l->next_watchdog) {
 		(void)notify_send("WATCHDOG=1");
 		l->next_watchdog = now + notify_watchdog_interval();
@@ -838,17 +936,30 @@ housekeeping(struct loop *l, double now)
 	}
 }
 
+/* A graceful stop: claim nothing more, let what is in flight finish within the grace, release the rest. */
+static void
+begin_stop(struct loop *l, double now)
+{
+	(void)notify_send("STOPPING=1");
+	l->stopping = true;
+	l->stop_deadline = now + fmin(STOP_GRACE, l->cfg->api.timeout);
+	log_info("stopping: finishing %zu request%s in flight", fetch_busy(l->fetch),
+		 fetch_busy(l->fetch) == 1 ? "" : "s");
+	fetch_cancel_queued(l->fetch, release_cb, l);
+}
+
 /* Signals: begin a graceful stop on the first SIGTERM/SIGINT, reload on SIGHUP. Returns false to exit now. */
 static bool
 handle_signals(struct loop *l, double now)
 {
 	if (got_stop && !l->stopping) {
-		(void)notify_send("STOPPING=1");
-		l->stopping = true;
-		l->stop_deadline = now + fmin(STOP_GRACE, l->cfg->api.timeout);
-		log_info("stopping: finishing %zu request%s in flight", fetch_busy(l->fetch),
-			 fetch_busy(l->fetch) == 1 ? "" : "s");
-		fetch_cancel_queued(l->fetch, release_cb, l);
+		l->interrupted = true;
+		begin_stop(l, now);
+	}
+	if (l->timeout > 0 && !l->stopping && now >= l->timeout_at) {
+		log_warning("--timeout of %gs expired: stopping", l->timeout);
+		l->timed_out = true;
+		begin_stop(l, now);
 	}
 	if (got_stop > 1 || (l->stopping && now >= l->stop_deadline)) {
 		/* a second signal, or the grace is over: leases released here or expiring later lose nothing */
@@ -919,11 +1030,20 @@ wait_and_collect(struct loop *l, double now)
 int
 loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 {
+	return loop_run_until(cfgp, config_path, mode, 0);
+}
+
+/* The main loop, giving up after timeout seconds; see loop.h. */
+int
+loop_run_until(struct config **cfgp, const char *config_path, enum loop_mode mode, double timeout)
+{
 	struct loop l = { 0 };
 
 	l.cfg = *cfgp;
 	l.config_path = config_path;
 	l.mode = mode;
+	l.timeout = mode != LOOP_FOREVER ? timeout : 0;
+	l.timeout_at = now_mono() + l.timeout;
 	metrics_init(&l.m);
 	metrics_init(&l.summary_base);
 	if (loop_init(&l) < 0) {
@@ -937,6 +1057,7 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 	(void)notify_send("READY=1");
 	l.status_at = now_mono();
 	l.next_summary = l.status_at + SUMMARY_EVERY;
+	l.next_progress = l.status_at + PROGRESS_EVERY;
 
 	for (;;) {
 		double now = now_mono();
@@ -967,9 +1088,11 @@ loop_run(struct config **cfgp, const char *config_path, enum loop_mode mode)
 		}
 	}
 	(void)notify_send("STOPPING=1");
+	if (l.mode != LOOP_FOREVER)
+		l.exit_code = drain_verdict(&l);
 	l.next_finished_count = 0;	/* the last word counts everything */
 	report(&l, now_mono());
-	log_info("extend-syncd stopped: %llu run%s synced, %llu failed, %llu retr%s", l.m.synced,
+	log_info("extend-syncd stopped: %llu snapshot%s written, %llu failed, %llu retr%s", l.m.synced,
 		 l.m.synced == 1 ? "" : "s", l.m.failed, l.m.retries, l.m.retries == 1 ? "y" : "ies");
 	if (l.sweep != NULL && l.mode == LOOP_DRAIN && sweep_failed(l.sweep) && l.exit_code == 0)
 		l.exit_code = 2;

@@ -1,5 +1,7 @@
 /* Start-up and shutdown: options, configuration, schema, then the loop. */
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +9,7 @@
 
 #include <curl/curl.h>
 
+#include "preflight.h"
 #include "config.h"
 #include "db.h"
 #include "discover.h"
@@ -30,6 +33,7 @@
 enum action {
 	ACTION_RUN,
 	ACTION_CHECK,
+	ACTION_CHECK_CONNECTION,
 	ACTION_MIGRATE,
 	ACTION_ENQUEUE,
 	ACTION_DISCOVER,
@@ -45,6 +49,8 @@ enum {
 	OPT_DISCOVER,
 	OPT_ENQUEUE_WORKFLOW,
 	OPT_ENQUEUE_BATCH,
+	OPT_TIMEOUT,
+	OPT_CHECK_CONNECTION,
 };
 
 static void
@@ -59,6 +65,7 @@ usage(FILE *out)
 		"Options:\n"
 		"  -c, --config FILE     configuration file (default %s/extend-syncd.conf)\n"
 		"  -t, --check-config    check the configuration, print \"configuration OK\" or what is wrong\n"
+		"      --check-connection  -t, then connect to the database and make one API request: a line each\n"
 		"      --migrate         apply pending schema migrations and exit\n"
 		"      --enqueue ID...   queue run IDs (or make them due again) and exit; \"-\" reads IDs from stdin\n"
 		"      --once            fetch every run that is due now, once, then exit\n"
@@ -66,6 +73,7 @@ usage(FILE *out)
 		"      --discover        sweep every discovery source once, print what it found, exit\n"
 		"      --enqueue-workflow ID...  enqueue every run of these workflows (updated since discover.since)\n"
 		"      --enqueue-batch ID...     enqueue every run of these batches\n"
+		"      --timeout SECONDS with --drain or --once: give up after this long, name the runs still waiting\n"
 		"  -v, --verbose         log more (repeatable)\n"
 		"  -q, --quiet           log less (repeatable)\n"
 		"  -V, --version         print the version and exit\n"
@@ -73,7 +81,8 @@ usage(FILE *out)
 		"\n"
 		"The API key is read from api.token_file, $CREDENTIALS_DIRECTORY/extend-api-key,\n"
 		"or $EXTEND_API_KEY, never from the command line.\n"
-		"Exit status: 0 success, 1 usage or configuration error, 2 runtime failure.\n",
+		"Exit status: 0 success, 1 usage or configuration error, 2 runtime failure, 3 --timeout expired,\n"
+		"4 runs ended failed during --drain, 5 --drain or --once stopped by a signal.\n",
 		SYSCONFDIR);
 }
 
@@ -237,6 +246,7 @@ main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check-config", no_argument, NULL, 't' },
+		{ "check-connection", no_argument, NULL, OPT_CHECK_CONNECTION },
 		{ "migrate", no_argument, NULL, OPT_MIGRATE },
 		{ "enqueue", no_argument, NULL, OPT_ENQUEUE },
 		{ "once", no_argument, NULL, OPT_ONCE },
@@ -244,6 +254,7 @@ main(int argc, char **argv)
 		{ "discover", no_argument, NULL, OPT_DISCOVER },
 		{ "enqueue-workflow", no_argument, NULL, OPT_ENQUEUE_WORKFLOW },
 		{ "enqueue-batch", no_argument, NULL, OPT_ENQUEUE_BATCH },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "version", no_argument, NULL, 'V' },
@@ -256,6 +267,8 @@ main(int argc, char **argv)
 	char err[CONFIG_ERR_SIZE];
 	struct config *cfg;
 	int verbosity = 0, opt, rc;
+	double timeout = 0;
+	char *end;
 	PGconn *conn;
 
 	/* no core file, no ptrace by other processes of the same user: memory holds the API key */
@@ -273,6 +286,9 @@ main(int argc, char **argv)
 			break;
 		case 't':
 			action = ACTION_CHECK;
+			break;
+		case OPT_CHECK_CONNECTION:
+			action = ACTION_CHECK_CONNECTION;
 			break;
 		case OPT_MIGRATE:
 			action = ACTION_MIGRATE;
@@ -297,6 +313,16 @@ main(int argc, char **argv)
 			}
 			mode = opt == OPT_ONCE ? LOOP_ONCE : LOOP_DRAIN;
 			break;
+		case OPT_TIMEOUT:
+			errno = 0;
+			timeout = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' || !isfinite(timeout) || timeout <= 0 ||
+			    timeout > 1e9) {
+				fprintf(stderr, "extend-syncd: --timeout must be a number of seconds above 0 (got \"%s\")\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'v':
 			verbosity++;
 			break;
@@ -318,6 +344,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "extend-syncd: --enqueue needs run IDs, or \"-\" to read them from stdin\n");
 		return EXIT_USAGE;
 	}
+	if (timeout > 0 && (mode == LOOP_FOREVER || action != ACTION_RUN)) {
+		fprintf(stderr, "extend-syncd: --timeout needs --drain or --once\n");
+		return EXIT_USAGE;
+	}
 	if ((action == ACTION_ENQUEUE_WORKFLOW || action == ACTION_ENQUEUE_BATCH) &&
 	    check_list_ids(action == ACTION_ENQUEUE_BATCH ? "--enqueue-batch" : "--enqueue-workflow",
 			   argv + optind, argc - optind) < 0)
@@ -337,9 +367,17 @@ main(int argc, char **argv)
 	log_set_level(cfg->log.level);
 
 	switch (action) {
-	case ACTION_CHECK: {
-		char *key = config_load_api_key(cfg, err, sizeof(err));
+	case ACTION_CHECK:
+	case ACTION_CHECK_CONNECTION: {
+		char *key, line[PREFLIGHT_LINE_SIZE];
 
+		if (preflight_offline(cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "extend-syncd: %s: %s\n", path, err);
+			rc = EXIT_USAGE;
+			break;
+		}
+		/* a set token_file was read above; other sources may be the service's only */
+		key = config_load_api_key(cfg, err, sizeof(err));
 		if (key == NULL)
 			fprintf(stderr, "extend-syncd: warning: %s\n", err);
 		else
@@ -347,6 +385,20 @@ main(int argc, char **argv)
 		free(key);
 		printf("configuration OK\n");
 		rc = 0;
+		if (action == ACTION_CHECK)
+			break;
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fprintf(stderr, "extend-syncd: could not initialize libcurl\n");
+			rc = EXIT_RUNTIME;
+			break;
+		}
+		if (preflight_database(cfg, line, sizeof(line)) < 0)
+			rc = EXIT_RUNTIME;
+		printf("%s\n", line);
+		if (preflight_api(cfg, line, sizeof(line)) < 0)
+			rc = EXIT_RUNTIME;
+		printf("%s\n", line);
+		curl_global_cleanup();
 		break;
 	}
 	case ACTION_MIGRATE:
@@ -376,7 +428,7 @@ main(int argc, char **argv)
 			rc = EXIT_RUNTIME;
 		} else {
 			PQfinish(conn);
-			rc = loop_run(&cfg, path, mode);
+			rc = loop_run_until(&cfg, path, mode, timeout);
 		}
 		curl_global_cleanup();
 		break;

@@ -4,9 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metrics.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0"
+#endif
 
 static const double request_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
 static const double store_bounds[] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5 };
@@ -120,7 +125,11 @@ write_all(FILE *f, const struct metrics *m)
 		fprintf(f, "extend_syncd_requests_total{status=\"other\"} %llu\n", m->requests_other);
 	counter(f, "retries_total", "Failed attempts that will be retried", m->retries);
 	counter(f, "rate_limited_total", "Requests answered 429", m->rate_limited);
-	counter(f, "runs_synced_total", "Run snapshots written", m->synced);
+	counter(f, "snapshots_written_total", "Run snapshots written (a run in motion is written at each fetch)",
+		m->synced);
+	/* the older name of the same counter, kept so that existing dashboards go on working */
+	counter(f, "runs_synced_total", "Run snapshots written (the older name of snapshots_written_total)",
+		m->synced);
 	counter(f, "runs_failed_total", "Runs given up on (state failed)", m->failed);
 	counter(f, "response_bytes_total", "Bytes of response bodies received", m->bytes);
 	counter(f, "store_failures_total", "Store transactions that failed", m->store_failures);
@@ -132,6 +141,14 @@ write_all(FILE *f, const struct metrics *m)
 	gauge(f, "oldest_due_seconds", "How late the longest-waiting due run is", m->queue.oldest_due);
 	gauge(f, "in_flight", "Requests queued or in flight in this daemon", m->in_flight);
 	gauge(f, "rate_limit", "Requests per second allowed now (lower after 429s)", m->rate);
+	gauge(f, "last_success_timestamp_seconds", "Unix time of the last snapshot written (0: none since start)",
+	      m->last_success);
+	gauge(f, "api_key_refused", "1 while fetching is paused because the API refused the key, else 0",
+	      m->key_refused ? 1 : 0);
+	family(f, "build_info", "gauge", "The version of extend-syncd writing this file");
+	fprintf(f, "extend_syncd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+	gauge(f, "metrics_written_timestamp_seconds", "Unix time this file was written (a stale file is a stuck daemon)",
+	      (double)time(NULL));
 	histogram(f, "request_duration_seconds", "Time from sending a request to its completion",
 		  &m->request_seconds);
 	histogram(f, "store_duration_seconds", "Time to write one run in its transaction", &m->store_seconds);

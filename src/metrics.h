@@ -2,6 +2,7 @@
 #ifndef EXTEND_SYNCD_METRICS_H
 #define EXTEND_SYNCD_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "queue.h"
@@ -27,6 +28,8 @@ struct metrics {
 	struct histogram request_seconds, store_seconds;
 	struct queue_stats queue;
 	double in_flight, rate;
+	double last_success;	/* Unix time of the last snapshot written, 0 for none yet */
+	bool key_refused;	/* fetching is paused because the API refused the key */
 };
 
 /* Empty metrics with the standard buckets. */
