@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "db.h"
+#include "pgarray.h"
 #include "queue.h"
 #include "text.h"
 
@@ -43,6 +45,23 @@ static const char sql_release[] =
 static const char sql_enqueue[] = "SELECT enqueue($1)";
 
 /*
+ * enqueue() for many IDs in one statement, with the effect of one call per
+ * ID: a new ID is pending and due now; a known one becomes pending, never
+ * fetched first, due now unless a daemon holds its lease, and its
+ * enqueue_gen moves on by one per time it is given (one row may be changed
+ * only once per statement, hence the GROUP BY).  The statement trigger
+ * notifies once.
+ */
+static const char sql_enqueue_many[] =
+	"INSERT INTO sync_queue AS q (run_id, enqueue_gen) "
+	"SELECT id, count(*) - 1 FROM unnest($1::text[]) AS u (id) GROUP BY id "
+	"ON CONFLICT (run_id) DO UPDATE "
+	"SET state = 'pending', priority = 0, attempts = 0, polls = 0, finished_at = NULL, "
+	"  enqueued_at = now(), enqueue_gen = q.enqueue_gen + EXCLUDED.enqueue_gen + 1, "
+	"  next_attempt_at = CASE WHEN q.lease_owner IS NOT NULL AND q.lease_expires_at > now() "
+	"    THEN q.next_attempt_at ELSE now() END";
+
+/*
  * Busy for --drain: never fetched, in motion, waiting for a retry, or due
  * now; a run parked after NEEDS_REVIEW (or an unknown status) is not.
  */
@@ -72,6 +91,7 @@ static const struct {
 	{ "queue_failure", sql_failure },
 	{ "queue_release", sql_release },
 	{ "queue_enqueue", sql_enqueue },
+	{ "queue_enqueue_many", sql_enqueue_many },
 	{ "queue_outlook", sql_outlook },
 	{ "queue_stats", sql_stats },
 	{ "queue_stats_finished", sql_stats_finished },
@@ -207,6 +227,26 @@ int
 queue_enqueue(PGconn *conn, const char *run_id, char *err, size_t errlen)
 {
 	return exec_update(conn, "queue_enqueue", 1, &run_id, err, errlen) < 0 ? -1 : 0;
+}
+
+/* enqueue() many IDs in one statement; see queue.h. */
+int
+queue_enqueue_many(PGconn *conn, const char *const *run_ids, size_t n, char *err, size_t errlen)
+{
+	struct buf ids;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	buf_init(&ids, (size_t)1 << 30);
+	if (pgarray_append(&ids, run_ids, n, 1) < 0) {
+		snprintf(err, errlen, "out of memory");
+		buf_free(&ids);
+		return -1;
+	}
+	rc = exec_update(conn, "queue_enqueue_many", 1, (const char *const *)&ids.data, err, errlen) < 0 ? -1 : 0;
+	buf_free(&ids);
+	return rc;
 }
 
 int
