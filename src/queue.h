@@ -78,8 +78,9 @@ int queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errle
 
 /*
  * Counts of the queue: pending and due runs always (cheap, by the partial
- * index), done and failed when finished is true (a scan of the table).
- * Returns 0 or -1 with err set.
+ * index), done and failed when finished is true: counted in a queue of up
+ * to 100,000 rows, estimated from the planner's statistics in a larger one
+ * (no scan of millions of finished runs).  Returns 0 or -1 with err set.
  */
 int queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
