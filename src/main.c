@@ -116,20 +116,50 @@ fail:
 	return NULL;
 }
 
-/* Enqueue one ID; returns 0, 1 for an invalid ID (reported), or -1 on a database error. */
+/* IDs sent to the database per statement by --enqueue. */
+#define ENQUEUE_CHUNK 10000
+
+/* The valid IDs of --enqueue not sent yet, and what became of those seen. */
+struct enqueue_batch {
+	PGconn *conn;
+	char *ids[ENQUEUE_CHUNK];
+	size_t n;
+	long long done, invalid;
+};
+
+/* Send the batch's IDs in one statement; returns 0, or -1 on a database error (reported). */
 static int
-enqueue_one(PGconn *conn, const char *id)
+enqueue_flush(struct enqueue_batch *b)
 {
 	char err[DB_ERR_SIZE];
+	int rc = queue_enqueue_many(b->conn, (const char *const *)b->ids, b->n, err, sizeof(err));
 
+	if (rc < 0)
+		log_error("could not enqueue: %s", err);
+	else
+		b->done += (long long)b->n;
+	for (size_t i = 0; i < b->n; i++)
+		free(b->ids[i]);
+	b->n = 0;
+	return rc;
+}
+
+/* Add one ID to the batch (an invalid one is reported, not added); returns 0, or -1 on a database error. */
+static int
+enqueue_one(struct enqueue_batch *b, const char *id)
+{
 	if (!schedule_run_id_valid(id)) {
 		log_run(LOG_LEVEL_ERROR, id, "not enqueued: a run ID is 1 to 128 letters, digits, \"_\" or \"-\"");
-		return 1;
+		b->invalid++;
+		return 0;
 	}
-	if (queue_enqueue(conn, id, err, sizeof(err)) < 0) {
-		log_run(LOG_LEVEL_ERROR, id, "could not enqueue: %s", err);
+	b->ids[b->n] = strdup(id);
+	if (b->ids[b->n] == NULL) {
+		log_error("could not enqueue: out of memory");
 		return -1;
 	}
+	if (++b->n == ENQUEUE_CHUNK)
+		return enqueue_flush(b);
 	return 0;
 }
 
@@ -138,13 +168,17 @@ static int
 enqueue_ids(const struct config *cfg, char **ids, int nids)
 {
 	char err[DB_ERR_SIZE];
-	PGconn *conn = open_database(cfg, cfg->database.auto_migrate);
-	long long done = 0, invalid = 0;
+	struct enqueue_batch *b = calloc(1, sizeof(*b));
 	int rc = EXIT_RUNTIME;
 
-	if (conn == NULL)
+	if (b == NULL) {
+		log_error("could not enqueue: out of memory");
 		return EXIT_RUNTIME;
-	if (queue_prepare(conn, err, sizeof(err)) < 0 || db_exec(conn, "BEGIN", err, sizeof(err)) < 0) {
+	}
+	b->conn = open_database(cfg, cfg->database.auto_migrate);
+	if (b->conn == NULL)
+		goto out;
+	if (queue_prepare(b->conn, err, sizeof(err)) < 0 || db_exec(b->conn, "BEGIN", err, sizeof(err)) < 0) {
 		log_error("could not enqueue: %s", err);
 		goto out;
 	}
@@ -156,41 +190,33 @@ enqueue_ids(const struct config *cfg, char **ids, int nids)
 
 			while ((len = getline(&line, &cap, stdin)) >= 0) {
 				char *id = line + strspn(line, " \t");
-				int r;
 
 				id[strcspn(id, " \t\r\n")] = '\0';
 				if (id[0] == '\0' || id[0] == '#')
 					continue;
-				r = enqueue_one(conn, id);
-				if (r < 0) {
+				if (enqueue_one(b, id) < 0) {
 					free(line);
 					goto out;
 				}
-				if (r == 0)
-					done++;
-				else
-					invalid++;
 			}
 			free(line);
-		} else {
-			int r = enqueue_one(conn, ids[i]);
-
-			if (r < 0)
-				goto out;
-			if (r == 0)
-				done++;
-			else
-				invalid++;
+		} else if (enqueue_one(b, ids[i]) < 0) {
+			goto out;
 		}
 	}
-	if (db_exec(conn, "COMMIT", err, sizeof(err)) < 0) {
+	if (enqueue_flush(b) < 0)
+		goto out;
+	if (db_exec(b->conn, "COMMIT", err, sizeof(err)) < 0) {
 		log_error("could not enqueue: %s", err);
 		goto out;
 	}
-	printf("enqueued %lld run%s\n", done, done == 1 ? "" : "s");
-	rc = invalid > 0 ? EXIT_USAGE : 0;
+	printf("enqueued %lld run%s\n", b->done, b->done == 1 ? "" : "s");
+	rc = b->invalid > 0 ? EXIT_USAGE : 0;
 out:
-	PQfinish(conn);
+	for (size_t i = 0; i < b->n; i++)
+		free(b->ids[i]);
+	PQfinish(b->conn);
+	free(b);
 	return rc;
 }
 

@@ -1,9 +1,12 @@
 /* The queue table: claiming due runs under a lease, and recording what became of them. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "db.h"
+#include "pgarray.h"
 #include "queue.h"
 #include "text.h"
 
@@ -49,15 +52,50 @@ static const char sql_release[] =
 static const char sql_enqueue[] = "SELECT enqueue($1)";
 
 /*
+ * enqueue() for many IDs in one statement, with the effect of one call per
+ * ID: a new ID is pending and due now; a known one becomes pending, never
+ * fetched first, due now unless a daemon holds its lease, and its
+ * enqueue_gen moves on by one per time it is given (one row may be changed
+ * only once per statement, hence the GROUP BY).  The statement trigger
+ * notifies once.
+ */
+static const char sql_enqueue_many[] =
+	"INSERT INTO sync_queue AS q (run_id, enqueue_gen) "
+	"SELECT id, count(*) - 1 FROM unnest($1::text[]) AS u (id) GROUP BY id "
+	"ON CONFLICT (run_id) DO UPDATE "
+	"SET state = 'pending', priority = 0, attempts = 0, polls = 0, finished_at = NULL, "
+	"  enqueued_at = now(), enqueue_gen = q.enqueue_gen + EXCLUDED.enqueue_gen + 1, "
+	"  next_attempt_at = CASE WHEN q.lease_owner IS NOT NULL AND q.lease_expires_at > now() "
+	"    THEN q.next_attempt_at ELSE now() END";
+
+/* A pending run that keeps --drain running. */
+#define BUSY "(last_status IS NULL OR attempts > 0 OR next_attempt_at <= now() " \
+	"OR last_status IN ('PENDING', 'PROCESSING', 'CANCELLING') " \
+	"OR (lease_owner IS NOT NULL AND lease_expires_at > now()))"
+
+/*
  * Busy for --drain: never fetched, in motion, waiting for a retry, or due
  * now; a run parked after NEEDS_REVIEW (or an unknown status) is not.
+ * The last EXISTS alone says it; the first two find the usual answers in
+ * the partial index at once (runs of priority 0 and 1 are never parked;
+ * parked runs, priority 2, in due order), so the cost does not grow with
+ * the queue.  The next due time takes the earliest of each priority
+ * (a skip scan over the index), not a scan of every pending run.
  */
 static const char sql_outlook[] =
-	"SELECT count(*) FILTER (WHERE last_status IS NULL OR attempts > 0 OR next_attempt_at <= now() "
-	"    OR last_status IN ('PENDING', 'PROCESSING', 'CANCELLING') "
-	"    OR (lease_owner IS NOT NULL AND lease_expires_at > now())), "
-	"  extract(epoch FROM min(next_attempt_at) - now()) "
-	"FROM sync_queue WHERE state = 'pending'";
+	"WITH RECURSIVE prio (p) AS ("
+	"  SELECT min(priority) FROM sync_queue WHERE state = 'pending' "
+	"  UNION ALL "
+	"  SELECT (SELECT min(priority) FROM sync_queue WHERE state = 'pending' AND priority > prio.p) "
+	"  FROM prio WHERE prio.p IS NOT NULL) "
+	"SELECT (EXISTS (SELECT 1 FROM sync_queue WHERE state = 'pending' AND priority < 2 AND " BUSY ") "
+	"    OR EXISTS (SELECT 1 FROM sync_queue WHERE state = 'pending' AND priority = 2 AND next_attempt_at <= now()) "
+	"    OR EXISTS (SELECT 1 FROM sync_queue WHERE state = 'pending' AND " BUSY "))::int, "
+	"  extract(epoch FROM (SELECT min((SELECT min(next_attempt_at) FROM sync_queue "
+	"    WHERE state = 'pending' AND priority = prio.p)) FROM prio WHERE prio.p IS NOT NULL) - now())";
+
+/* Up to this many queue rows, done and failed runs are counted; beyond, estimated. */
+#define QUEUE_COUNT_EXACT_MAX 100000
 
 /* Pending runs only: the partial index answers it, however many runs are done. */
 static const char sql_stats[] =
@@ -65,19 +103,37 @@ static const char sql_stats[] =
 	"  coalesce(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE next_attempt_at <= now())), 0) "
 	"FROM sync_queue WHERE state = 'pending'";
 
-/* The finished ones: a scan of the whole table, so asked for rarely. */
+/* The finished ones: a scan of the whole table, so asked for rarely, and only of a small queue. */
 static const char sql_stats_finished[] =
 	"SELECT count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'failed') "
 	"FROM sync_queue WHERE state <> 'pending'";
+
+/*
+ * A large queue's finished runs, estimated as the planner does, without
+ * reading the table: its rows (reltuples scaled to its size now), and the
+ * share of failed ones in ANALYZE's sample.  rows is -1 before the first
+ * ANALYZE.
+ */
+static const char sql_stats_estimate[] =
+	"SELECT CASE WHEN c.relpages > 0 "
+	"    THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::float8) "
+	"    ELSE c.reltuples END, "
+	"  coalesce((SELECT u.f FROM pg_stats s, "
+	"      unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS u (v, f) "
+	"    WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'state' "
+	"      AND u.v = 'failed'), 0) "
+	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'sync_queue'::regclass";
 
 static const struct db_statement statements[] = {
 	{ "queue_claim", sql_claim },
 	{ "queue_failure", sql_failure },
 	{ "queue_release", sql_release },
 	{ "queue_enqueue", sql_enqueue },
+	{ "queue_enqueue_many", sql_enqueue_many },
 	{ "queue_outlook", sql_outlook },
 	{ "queue_stats", sql_stats },
 	{ "queue_stats_finished", sql_stats_finished },
+	{ "queue_stats_estimate", sql_stats_estimate },
 };
 
 int
@@ -206,6 +262,26 @@ queue_enqueue(PGconn *conn, const char *run_id, char *err, size_t errlen)
 	return exec_update(conn, "queue_enqueue", 1, &run_id, err, errlen) < 0 ? -1 : 0;
 }
 
+/* enqueue() many IDs in one statement; see queue.h. */
+int
+queue_enqueue_many(PGconn *conn, const char *const *run_ids, size_t n, char *err, size_t errlen)
+{
+	struct buf ids;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	buf_init(&ids, (size_t)1 << 30);
+	if (pgarray_append(&ids, run_ids, n, 1) < 0) {
+		snprintf(err, errlen, "out of memory");
+		buf_free(&ids);
+		return -1;
+	}
+	rc = exec_update(conn, "queue_enqueue_many", 1, (const char *const *)&ids.data, err, errlen) < 0 ? -1 : 0;
+	buf_free(&ids);
+	return rc;
+}
+
 int
 queue_outlook(PGconn *conn, struct queue_outlook *out, char *err, size_t errlen)
 {
@@ -246,6 +322,7 @@ int
 queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, size_t errlen)
 {
 	PGresult *res = PQexecPrepared(conn, "queue_stats", 0, NULL, NULL, NULL, 0);
+	double rows;
 	int rc = -1;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
@@ -256,6 +333,21 @@ queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, siz
 	out->due = atoll(PQgetvalue(res, 0, 1));
 	out->oldest_due = atof(PQgetvalue(res, 0, 2));
 	if (finished) {
+		PQclear(res);
+		res = PQexecPrepared(conn, "queue_stats_estimate", 0, NULL, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+			db_error(conn, res, err, errlen);
+			goto out;
+		}
+		rows = atof(PQgetvalue(res, 0, 0));
+		if (rows > QUEUE_COUNT_EXACT_MAX) {
+			out->failed = llround(rows * atof(PQgetvalue(res, 0, 1)));
+			out->done = llround(rows) - out->pending - out->failed;
+			if (out->done < 0)
+				out->done = 0;
+			rc = 0;
+			goto out;
+		}
 		PQclear(res);
 		res = PQexecPrepared(conn, "queue_stats_finished", 0, NULL, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {

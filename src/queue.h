@@ -67,14 +67,22 @@ int queue_release(PGconn *conn, const struct claim *c, const char *owner, char *
 int queue_enqueue(PGconn *conn, const char *run_id, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/*
+ * enqueue() each of the n IDs, in one statement (the caller validated them
+ * and sends them in chunks it chooses).  Returns 0 or -1 with err set.
+ */
+int queue_enqueue_many(PGconn *conn, const char *const *run_ids, size_t n, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* The database's current time as RFC 3339 text in out (at least 40 bytes); returns 0 or -1 with err set. */
 int queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /*
  * Counts of the queue: pending and due runs always (cheap, by the partial
- * index), done and failed when finished is true (a scan of the table).
- * Returns 0 or -1 with err set.
+ * index), done and failed when finished is true: counted in a queue of up
+ * to 100,000 rows, estimated from the planner's statistics in a larger one
+ * (no scan of millions of finished runs).  Returns 0 or -1 with err set.
  */
 int queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, size_t errlen)
 	__attribute__((warn_unused_result));

@@ -1,4 +1,5 @@
 /* Writes one run's rows and its queue row in one transaction. */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "pgarray.h"
 #include "store.h"
 
 /*
@@ -36,6 +38,17 @@ static const char sql_unchanged[] = "SELECT 1 FROM workflow_runs WHERE id = $1 A
 /* Deleting these three cascades to every other child table. */
 static const char *const parents[] = { "workflow_run_files", "processor_runs", "step_runs" };
 
+/* Append "col1, col2, ..." of def; returns 0 or a negative errno. */
+static int
+append_columns(struct buf *sql, const struct table_def *def)
+{
+	for (int i = 0; i < def->ncols; i++) {
+		if ((i > 0 && buf_append_str(sql, ", ")) || buf_append_str(sql, def->cols[i]))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 /* INSERT for table t, named "store_<table>"; the run itself is an upsert. */
 static int
 prepare_insert(PGconn *conn, enum table_id t, char *err, size_t errlen)
@@ -47,12 +60,9 @@ prepare_insert(PGconn *conn, enum table_id t, char *err, size_t errlen)
 	int rc = -1;
 
 	buf_init(&sql, 16384);
-	if (buf_append_str(&sql, "INSERT INTO ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " ("))
+	if (buf_append_str(&sql, "INSERT INTO ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " (") ||
+	    append_columns(&sql, def) < 0)
 		goto oom;
-	for (int i = 0; i < def->ncols; i++) {
-		if ((i > 0 && buf_append_str(&sql, ", ")) || buf_append_str(&sql, def->cols[i]))
-			goto oom;
-	}
 	if (buf_append_str(&sql, ") VALUES ("))
 		goto oom;
 	for (int i = 0; i < def->ncols; i++) {
@@ -101,6 +111,72 @@ prepare_one(PGconn *conn, const char *name, const char *sql, char *err, size_t e
 	return rc;
 }
 
+/*
+ * Bulk INSERT for child table t, named "store_bulk_<table>": every row of a
+ * run in one statement, a text[] parameter per column, unnested in step and
+ * cast to the column's type, as the row-at-a-time INSERT's parameters were.
+ * The casts come from the catalog (format_type), never from data.
+ */
+static int
+prepare_bulk(PGconn *conn, enum table_id t, char *err, size_t errlen)
+{
+	static const char sql_types[] =
+		"SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+		"WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped";
+	const struct table_def *def = &normalize_tables[t];
+	const char *relname = def->name;
+	char name[96], p[32];
+	struct buf sql;
+	PGresult *types;
+	int rc = -1;
+
+	buf_init(&sql, 16384);
+	types = PQexecParams(conn, sql_types, 1, NULL, &relname, NULL, NULL, 0);
+	if (PQresultStatus(types) != PGRES_TUPLES_OK) {
+		db_error(conn, types, err, errlen);
+		goto out;
+	}
+	if (buf_append_str(&sql, "INSERT INTO ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " (") ||
+	    append_columns(&sql, def) < 0)
+		goto oom;
+	if (buf_append_str(&sql, ") SELECT "))
+		goto oom;
+	for (int i = 0; i < def->ncols; i++) {
+		const char *type = NULL;
+
+		for (int r = 0; r < PQntuples(types) && type == NULL; r++) {
+			if (strcmp(PQgetvalue(types, r, 0), def->cols[i]) == 0)
+				type = PQgetvalue(types, r, 1);
+		}
+		if (type == NULL) {
+			snprintf(err, errlen, "table \"%s\" has no column \"%s\"", def->name, def->cols[i]);
+			goto out;
+		}
+		if ((i > 0 && buf_append_str(&sql, ", ")) || buf_append_str(&sql, def->cols[i]))
+			goto oom;
+		if (strcmp(type, "text") != 0 && (buf_append_str(&sql, "::") || buf_append_str(&sql, type)))
+			goto oom;
+	}
+	if (buf_append_str(&sql, " FROM unnest("))
+		goto oom;
+	for (int i = 0; i < def->ncols; i++) {
+		snprintf(p, sizeof(p), "%s$%d::text[]", i > 0 ? ", " : "", i + 1);
+		if (buf_append_str(&sql, p))
+			goto oom;
+	}
+	if (buf_append_str(&sql, ") AS u (") || append_columns(&sql, def) < 0 || buf_append_str(&sql, ")"))
+		goto oom;
+	snprintf(name, sizeof(name), "store_bulk_%s", def->name);
+	rc = prepare_one(conn, name, sql.data, err, errlen);
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory");
+out:
+	PQclear(types);
+	buf_free(&sql);
+	return rc;
+}
+
 int
 store_prepare(PGconn *conn, char *err, size_t errlen)
 {
@@ -116,8 +192,10 @@ store_prepare(PGconn *conn, char *err, size_t errlen)
 		if (prepare_one(conn, name, sql, err, errlen) < 0)
 			return -1;
 	}
-	for (int t = 0; t < T_COUNT; t++) {
-		if (prepare_insert(conn, (enum table_id)t, err, errlen) < 0)
+	if (prepare_insert(conn, T_RUNS, err, errlen) < 0)
+		return -1;
+	for (int t = T_RUNS + 1; t < T_COUNT; t++) {
+		if (prepare_bulk(conn, (enum table_id)t, err, errlen) < 0)
 			return -1;
 	}
 	return 0;
@@ -141,6 +219,62 @@ exec_prepared(PGconn *conn, const char *name, int n, const char *const *params, 
 		rc = STORE_RECURS;
 	PQclear(res);
 	return rc;
+}
+
+/* The widest table's column count: the bulk statements' parameters. */
+#define BULK_MAX_COLS 24
+
+/* A table's rows as one text[] literal per column, ready to be a bulk statement's parameters. */
+struct bulk {
+	struct buf cols[BULK_MAX_COLS];
+	const char *params[BULK_MAX_COLS];
+};
+
+/* The largest array literal PostgreSQL takes as one parameter. */
+#define BULK_MAX_LITERAL ((size_t)1 << 30)
+
+static void
+bulk_init(struct bulk *bk)
+{
+	for (int i = 0; i < BULK_MAX_COLS; i++)
+		buf_init(&bk->cols[i], BULK_MAX_LITERAL);
+}
+
+static void
+bulk_free(struct bulk *bk)
+{
+	for (int i = 0; i < BULK_MAX_COLS; i++)
+		buf_free(&bk->cols[i]);
+}
+
+/* Fill bk->params with the column arrays of table t's rows; returns 0 or -1 with err set. */
+static int
+bulk_build(struct bulk *bk, const struct run_rows *rr, enum table_id t, char *err, size_t errlen)
+{
+	const struct table_def *def = &normalize_tables[t];
+	const struct table_rows *tr = &rr->t[t];
+
+	if (def->ncols > BULK_MAX_COLS) {
+		snprintf(err, errlen, "table \"%s\" has more than %d columns", def->name, BULK_MAX_COLS);
+		return -1;
+	}
+	for (int i = 0; i < def->ncols; i++) {
+		buf_reset(&bk->cols[i]);
+		if (pgarray_append(&bk->cols[i], (const char *const *)tr->cells + i, tr->nrows,
+				   (size_t)def->ncols) < 0) {
+			snprintf(err, errlen, "the rows of table \"%s\" are too large to send", def->name);
+			return -1;
+		}
+		bk->params[i] = bk->cols[i].data;
+	}
+	return 0;
+}
+
+/* Row r of the run's own table (one row; upserted by itself, not in bulk). */
+static const char *const *
+run_row(const struct run_rows *rr, size_t r)
+{
+	return (const char *const *)rr->t[T_RUNS].cells + r * (size_t)normalize_tables[T_RUNS].ncols;
 }
 
 #ifdef LIBPQ_HAS_PIPELINING
@@ -220,6 +354,7 @@ static int
 write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 {
 	struct pipeline p = { conn, 0, err, errlen, false, false };
+	struct bulk bk;
 	char name[96];
 	int rc = 0;
 
@@ -231,16 +366,24 @@ write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 		snprintf(name, sizeof(name), "store_delete_%zu", i);
 		rc = pipeline_send(&p, name, 1, &rr->id);
 	}
-	for (int t = 0; t < T_COUNT && rc == 0; t++) {
+	for (size_t r = 0; r < rr->t[T_RUNS].nrows && rc == 0; r++)
+		rc = pipeline_send(&p, "store_workflow_runs", normalize_tables[T_RUNS].ncols, run_row(rr, r));
+	/* libpq copies the parameters when sending: the buffers are reused for the next table */
+	bulk_init(&bk);
+	for (int t = T_RUNS + 1; t < T_COUNT && rc == 0; t++) {
 		const struct table_def *def = &normalize_tables[t];
 
-		snprintf(name, sizeof(name), "store_%s", def->name);
-		for (size_t r = 0; r < rr->t[t].nrows && rc == 0; r++) {
-			const char *const *row = (const char *const *)rr->t[t].cells + r * (size_t)def->ncols;
-
-			rc = pipeline_send(&p, name, def->ncols, row);
+		if (rr->t[t].nrows == 0)
+			continue;
+		if (bulk_build(&bk, rr, (enum table_id)t, err, errlen) < 0) {
+			p.failed = true;
+			rc = -1;
+			break;
 		}
+		snprintf(name, sizeof(name), "store_bulk_%s", def->name);
+		rc = pipeline_send(&p, name, def->ncols, bk.params);
 	}
+	bulk_free(&bk);
 	if (pipeline_flush(&p) < 0)
 		rc = -1;
 	/*
@@ -257,8 +400,9 @@ write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 static int
 write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 {
+	struct bulk bk;
 	char name[96];
-	int rc;
+	int rc = 0;
 
 	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
 		snprintf(name, sizeof(name), "store_delete_%zu", i);
@@ -266,19 +410,29 @@ write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 		if (rc < 0)
 			return rc;
 	}
-	for (int t = 0; t < T_COUNT; t++) {
+	for (size_t r = 0; r < rr->t[T_RUNS].nrows; r++) {
+		rc = exec_prepared(conn, "store_workflow_runs", normalize_tables[T_RUNS].ncols, run_row(rr, r), err,
+				   errlen);
+		if (rc < 0)
+			return rc;
+	}
+	bulk_init(&bk);
+	for (int t = T_RUNS + 1; t < T_COUNT; t++) {
 		const struct table_def *def = &normalize_tables[t];
 
-		snprintf(name, sizeof(name), "store_%s", def->name);
-		for (size_t r = 0; r < rr->t[t].nrows; r++) {
-			const char *const *row = (const char *const *)rr->t[t].cells + r * (size_t)def->ncols;
-
-			rc = exec_prepared(conn, name, def->ncols, row, err, errlen);
-			if (rc < 0)
-				return rc;
+		if (rr->t[t].nrows == 0)
+			continue;
+		snprintf(name, sizeof(name), "store_bulk_%s", def->name);
+		if (bulk_build(&bk, rr, (enum table_id)t, err, errlen) < 0) {
+			rc = -1;
+			break;
 		}
+		rc = exec_prepared(conn, name, def->ncols, bk.params, err, errlen);
+		if (rc < 0)
+			break;
 	}
-	return 0;
+	bulk_free(&bk);
+	return rc;
 }
 #endif
 

@@ -1,0 +1,150 @@
+/* Check suite for pgarray: text[] literals that PostgreSQL's array_in reads back as the very values. */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "pgarray.h"
+
+/* The literal of values (n of them, stride 1), as a new string. */
+static char *
+literal(const char *const *values, size_t n)
+{
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	ck_assert_int_eq(pgarray_append(&b, values, n, 1), 0);
+	return buf_steal(&b);
+}
+
+START_TEST(test_values)
+{
+	static const struct {
+		const char *value;	/* NULL: SQL NULL */
+		const char *element;
+	} cases[] = {
+		{ NULL, "NULL" },
+		{ "", "\"\"" },
+		{ "NULL", "\"NULL\"" },
+		{ "null", "\"null\"" },
+		{ "plain", "\"plain\"" },
+		{ " lead and trail ", "\" lead and trail \"" },
+		{ "a,b", "\"a,b\"" },
+		{ "{braces}", "\"{braces}\"" },
+		{ "}", "\"}\"" },
+		{ "say \"hi\"", "\"say \\\"hi\\\"\"" },
+		{ "back\\slash", "\"back\\\\slash\"" },
+		{ "\\", "\"\\\\\"" },
+		{ "\"", "\"\\\"\"" },
+		{ "\\\"", "\"\\\\\\\"\"" },
+		{ "tab\tnew\nline\rcr", "\"tab\tnew\nline\rcr\"" },
+		{ "ünïcødé € 😀", "\"ünïcødé € 😀\"" },
+		{ "{\"a\": [1, \"x\\\\y\"], \"b\": null}", "\"{\\\"a\\\": [1, \\\"x\\\\\\\\y\\\"], \\\"b\\\": null}\"" },
+		{ "{1,2}", "\"{1,2}\"" },
+		{ "[1:2]={3,4}", "\"[1:2]={3,4}\"" },
+		{ "'quoted'", "\"'quoted'\"" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *v[1] = { cases[i].value };
+		char *got = literal(v, 1);
+		char want[256];
+
+		snprintf(want, sizeof(want), "{%s}", cases[i].element);
+		ck_assert_msg(strcmp(got, want) == 0, "value %zu: got %s, expected %s", i, got, want);
+		free(got);
+	}
+}
+END_TEST
+
+START_TEST(test_arrays)
+{
+	const char *none[1] = { NULL };
+	const char *three[3] = { "a", NULL, "" };
+	/* a table of 3 rows by 2 columns, row by row: each column is every second cell */
+	const char *cells[6] = { "r0c0", "r0c1", "r1c0", NULL, "r2,c0", "r2\"c1" };
+	struct buf b;
+	char *got;
+
+	got = literal(none, 0);
+	ck_assert_str_eq(got, "{}");
+	free(got);
+	got = literal(three, 3);
+	ck_assert_str_eq(got, "{\"a\",NULL,\"\"}");
+	free(got);
+
+	buf_init(&b, 1 << 20);
+	ck_assert_int_eq(pgarray_append(&b, cells, 3, 2), 0);
+	ck_assert_str_eq(b.data, "{\"r0c0\",\"r1c0\",\"r2,c0\"}");
+	buf_reset(&b);
+	ck_assert_int_eq(pgarray_append(&b, cells + 1, 3, 2), 0);
+	ck_assert_str_eq(b.data, "{\"r0c1\",NULL,\"r2\\\"c1\"}");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_cap)
+{
+	const char *v[2] = { "0123456789", "abc" };
+	struct buf b;
+
+	/* {"0123456789","abc"} is 20 bytes: 19 refuse it, 20 take it */
+	buf_init(&b, 19);
+	ck_assert_int_eq(pgarray_append(&b, v, 2, 1), -EFBIG);
+	buf_free(&b);
+	buf_init(&b, 20);
+	ck_assert_int_eq(pgarray_append(&b, v, 2, 1), 0);
+	ck_assert_str_eq(b.data, "{\"0123456789\",\"abc\"}");
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_large)
+{
+	enum { N = 3000 };
+	char *values[N];
+	struct buf b;
+	const char *prefix = "{\"v\\\\0\\\"\",\"v\\\\1\\\"\",";
+	size_t expect = 2 + (N - 1);	/* braces and commas */
+
+	for (int i = 0; i < N; i++) {
+		ck_assert_int_ge(asprintf(&values[i], "v\\%d\"", i), 0);
+		expect += strlen(values[i]) + 2 + 2;	/* quotes, and a backslash before '\\' and '"' */
+	}
+	buf_init(&b, (size_t)1 << 30);
+	ck_assert_int_eq(pgarray_append(&b, (const char *const *)values, N, 1), 0);
+	ck_assert_uint_eq(b.len, expect);
+	ck_assert(strncmp(b.data, prefix, strlen(prefix)) == 0);
+	buf_free(&b);
+	for (int i = 0; i < N; i++)
+		free(values[i]);
+}
+END_TEST
+
+static Suite *
+pgarray_suite(void)
+{
+	Suite *s = suite_create("pgarray");
+	TCase *tc = tcase_create("pgarray");
+
+	tcase_add_test(tc, test_values);
+	tcase_add_test(tc, test_arrays);
+	tcase_add_test(tc, test_cap);
+	tcase_add_test(tc, test_large);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(pgarray_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
