@@ -58,6 +58,8 @@ struct fetcher {
 	double factor;			/* share of rate in use: lowered by 429s, recovering */
 	double hold_until;		/* no request before this (the server asked to wait) */
 	double throttled_at;		/* the last halving: 429s of one burst halve once */
+	double share;			/* this daemon's share of rate (see budget.h), INFINITY: all of it */
+	double share_until;		/* no request from this time on until the share is renewed */
 
 	struct job *queued, *queued_tail;
 	size_t nqueued;
@@ -92,7 +94,11 @@ now_mono(void)
 static double
 current_rate(const struct fetcher *f)
 {
-	return fmax(RATE_FLOOR, f->rate * f->factor);
+	double rate = fmin(f->rate, f->share);
+
+	if (!(rate > 0))
+		return 0;
+	return fmin(rate, fmax(RATE_FLOOR, rate * f->factor));
 }
 
 /* Earliest monotonic time the next request may be sent. */
@@ -108,7 +114,7 @@ next_send_time(const struct fetcher *f)
 
 		t = fmax(t, f->sent[back] + 1.0 + WINDOW_MARGIN);
 	}
-	return t;
+	return t < f->share_until ? t : INFINITY;
 }
 
 static void
@@ -255,6 +261,8 @@ fetch_new(const struct config *cfg, const char *api_key, char *err, size_t errle
 	f->factor = 1.0;
 	f->last_sent = -1e9;
 	f->throttled_at = -1e9;
+	f->share = INFINITY;
+	f->share_until = INFINITY;
 	for (size_t i = 0; i < MAX_WINDOW; i++)
 		f->sent[i] = -1e9;
 	if (fetch_configure(f, cfg, api_key, err, errlen) < 0) {
@@ -274,14 +282,35 @@ fetch_throttle(struct fetcher *f, double retry_after)
 		f->factor = fmax(RATE_FLOOR / f->rate, f->factor / 2);
 		f->throttled_at = now;
 	}
-	f->hold_until = fmax(f->hold_until, now + fmax(retry_after, 1.0 / current_rate(f)));
+	f->hold_until = fmax(f->hold_until, now + fmax(retry_after, current_rate(f) > 0 ? 1.0 / current_rate(f) : 0));
+}
+
+/* This daemon's share of the budget; see fetch.h. */
+void
+fetch_set_share(struct fetcher *f, double rate, double until)
+{
+	f->share = rate;
+	f->share_until = until;
+}
+
+/* When the latest request left; see fetch.h. */
+double
+fetch_last_send(const struct fetcher *f)
+{
+	double t = -INFINITY;
+
+	for (size_t i = 0; i < MAX_WINDOW; i++) {
+		if (isfinite(f->sent[i]))
+			t = fmax(t, f->sent[i]);
+	}
+	return t;
 }
 
 /* The rate in use now, requests per second; see fetch.h. */
 double
 fetch_current_rate(const struct fetcher *f)
 {
-	return current_rate(f);
+	return now_mono() < f->share_until ? current_rate(f) : 0;
 }
 
 void
@@ -495,7 +524,7 @@ start_ready(struct fetcher *f)
 		double now = now_mono();
 		struct job *j;
 
-		if (now < next_send_time(f))
+		if (now < next_send_time(f) || now >= f->share_until)
 			break;
 		j = f->queued;
 		f->queued = j->next;

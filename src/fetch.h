@@ -49,8 +49,18 @@ int fetch_configure(struct fetcher *f, const struct config *cfg, const char *api
  */
 void fetch_throttle(struct fetcher *f, double retry_after);
 
-/* Requests per second allowed now: api.rate_limit, or less after 429s. */
+/* Requests per second allowed now: api.rate_limit or this daemon's share of it, less after 429s. */
 double fetch_current_rate(const struct fetcher *f);
+
+/*
+ * Send at most rate requests per second (this daemon's share of
+ * api.rate_limit; 0: none) and nothing from monotonic time until on, until
+ * called again.  The window of fetch_wait() applies to the share.
+ */
+void fetch_set_share(struct fetcher *f, double rate, double until);
+
+/* The monotonic time the latest request left (or was abandoned); long ago when none did. */
+double fetch_last_send(const struct fetcher *f);
 
 /*
  * Queue GET /workflow_runs/{run_id}; it is sent when a concurrency slot is
