@@ -871,7 +871,8 @@ wait_and_collect(struct loop *l, double now)
 	else
 		wake = l->next_claim;
 	wake = fmin(wake, fmin(l->next_status, notify_watchdog_interval() > 0 ? l->next_watchdog : INFINITY));
-	wake = fmin(wake, budget_next(l->budget, now));
+	if (l->conn != NULL)
+		wake = fmin(wake, budget_next(l->budget, now));
 	wake = fmin(fmax(wake - now, 0), 1.0);
 	if (fetch_wait(l->fetch, fds, nfds, (int)ceil(wake * 1000), err, sizeof(err)) < 0) {
 		log_error("%s", err);
