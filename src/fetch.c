@@ -34,6 +34,7 @@ struct job {
 	double sent_at;
 	size_t slot;		/* its entry in fetcher.sent, when it has one */
 	bool has_slot;
+	bool held;		/* stopped before it left: goes back to the queue */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -138,13 +139,39 @@ note_sent(struct job *j)
 }
 
 #if LIBCURL_VERSION_NUM >= 0x075000
+/*
+ * Whether the request of j may leave now.  It was let start under the share
+ * of that moment, but leaves only when curl gets to it, which can be a
+ * while later on a busy host: meanwhile the share may have ended (its
+ * renewal failed) or shrunk (another daemon joined), and the others count
+ * on that from then on.
+ */
+static bool
+may_leave(const struct fetcher *f, const struct job *j, double now)
+{
+	double rate = current_rate(f);
+	size_t k = (size_t)floor(rate);
+
+	if (now >= f->share_until || !(rate > 0))
+		return false;
+	if (k >= 1 && k < MAX_WINDOW)
+		return f->sent[(j->slot + MAX_WINDOW - k) % MAX_WINDOW] + 1.0 + WINDOW_MARGIN <= now;
+	return true;
+}
+
 static int
 on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
 {
+	struct job *j = arg;
+
 	(void)conn_primary_ip;
 	(void)conn_local_ip;
 	(void)conn_primary_port;
 	(void)conn_local_port;
+	if (j->has_slot && !may_leave(j->f, j, now_mono())) {
+		j->held = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
 	note_sent(arg);
 	return CURL_PREREQFUNC_OK;
 }
@@ -579,6 +606,31 @@ unlink_inflight(struct fetcher *f, struct job *j)
 	}
 }
 
+/* A request held back before it left: it never counted; first in the queue again, as new. */
+static void
+requeue(struct fetcher *f, struct job *j)
+{
+	curl_multi_remove_handle(f->multi, j->easy);
+	unlink_inflight(f, j);
+	curl_easy_cleanup(j->easy);
+	j->easy = NULL;
+	headers_put(j->headers);
+	j->headers = NULL;
+	if (j->has_slot)
+		f->sent[j->slot] = -1e9;
+	j->has_slot = false;
+	j->held = false;
+	buf_reset(&j->res->body);
+	j->res->retry_after = -1;
+	j->res->http_status = 0;
+	j->errbuf[0] = '\0';
+	j->next = f->queued;
+	f->queued = j;
+	if (f->queued_tail == NULL)
+		f->queued_tail = j;
+	f->nqueued++;
+}
+
 /* One finished result, or NULL; see fetch.h. */
 struct fetch_result *
 fetch_next_result(struct fetcher *f)
@@ -608,6 +660,10 @@ fetch_next_result(struct fetcher *f)
 		/* copy out of msg before the handle goes: msg dies with it */
 		code = msg->data.result;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+		if (j->held) {
+			requeue(f, j);
+			continue;
+		}
 		r = j->res;
 		note_sent(j);
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &r->http_status);
