@@ -55,6 +55,7 @@ double budget_share_of(double rate_limit, long members, long rank);
 /* A new budget for owner (copied): no share until the first renewal.  NULL when out of memory. */
 struct budget *budget_new(const char *owner) __attribute__((warn_unused_result));
 
+/* Free b (NULL is fine); its row is left to budget_leave() or to its lease. */
 void budget_free(struct budget *b);
 
 /*
