@@ -131,7 +131,7 @@ write_all(FILE *f, const struct metrics *m)
 	gauge(f, "due_runs", "Pending runs due now", (double)m->queue.due);
 	gauge(f, "oldest_due_seconds", "How late the longest-waiting due run is", m->queue.oldest_due);
 	gauge(f, "in_flight", "Requests queued or in flight in this daemon", m->in_flight);
-	gauge(f, "rate_limit", "Requests per second allowed now (lower after 429s)", m->rate);
+	gauge(f, "rate_limit", "Requests per second this daemon may send now: its share of api.rate_limit, lower after 429s", m->rate);
 	histogram(f, "request_duration_seconds", "Time from sending a request to its completion",
 		  &m->request_seconds);
 	histogram(f, "store_duration_seconds", "Time to write one run in its transaction", &m->store_seconds);
