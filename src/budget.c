@@ -14,9 +14,12 @@
  * first.  A row that expired before this statement began (it cannot have
  * been counted since) starts a new membership: joined now, last in line,
  * and "fresh", which makes the daemon wait before it sends.  Rows of
- * daemons long gone are swept on the way.
+ * daemons long gone are swept on the way.  The commit must be durable
+ * before the daemon acts on it, whatever the server's setting: a row lost
+ * in a crash is a daemon the others do not count.
  */
-static const char sql_lock[] = "BEGIN; LOCK TABLE sync_budget IN SHARE ROW EXCLUSIVE MODE";
+static const char sql_lock[] =
+	"BEGIN; SET LOCAL synchronous_commit = on; LOCK TABLE sync_budget IN SHARE ROW EXCLUSIVE MODE";
 
 static const char sql_renew[] =
 	"WITH me AS ("
@@ -129,6 +132,13 @@ double
 budget_share(const struct budget *b, double now)
 {
 	return now >= b->valid_from && now < b->valid_until ? b->share : 0;
+}
+
+/* The margin of the window; see budget.h. */
+double
+budget_window_margin(const struct budget *b)
+{
+	return b->view.others > 0 ? BUDGET_WINDOW_MARGIN : 0;
 }
 
 /* The next moment anything changes; see budget.h. */
