@@ -22,6 +22,12 @@
 #define BUDGET_MARGIN 0.25
 #define BUDGET_LEASE 4.0
 #define BUDGET_JOIN_WAIT (BUDGET_VALID + 1.0 + BUDGET_MARGIN)
+/*
+ * Shared, each daemon's one-second window is made this much longer: the
+ * server sees requests later than they leave and not all equally late,
+ * and with several daemons any one's lateness can tip the sum.
+ */
+#define BUDGET_WINDOW_MARGIN 0.1
 
 /* What one renewal saw. */
 struct budget_view {
@@ -66,6 +72,9 @@ void budget_apply(struct budget *b, const struct budget_view *v, double sent_at,
 
 /* The requests per second this daemon may send at now (monotonic), 0 when none. */
 double budget_share(const struct budget *b, double now);
+
+/* Seconds to add to its one-second window: BUDGET_WINDOW_MARGIN when shared, else 0. */
+double budget_window_margin(const struct budget *b);
 
 /* When budget_renew() is due, or the share starts: the next moment anything changes. */
 double budget_next(const struct budget *b, double now);

@@ -61,6 +61,7 @@ struct fetcher {
 	double throttled_at;		/* the last halving: 429s of one burst halve once */
 	double share;			/* this daemon's share of rate (see budget.h), INFINITY: all of it */
 	double share_until;		/* no request from this time on until the share is renewed */
+	double share_margin;		/* a larger WINDOW_MARGIN for a shared budget */
 
 	struct job *queued, *queued_tail;
 	size_t nqueued;
@@ -113,7 +114,7 @@ next_send_time(const struct fetcher *f)
 	if (k >= 1) {
 		size_t back = (f->sent_pos + MAX_WINDOW - k) % MAX_WINDOW;
 
-		t = fmax(t, f->sent[back] + 1.0 + WINDOW_MARGIN);
+		t = fmax(t, f->sent[back] + 1.0 + fmax(WINDOW_MARGIN, f->share_margin));
 	}
 	return t < f->share_until ? t : INFINITY;
 }
@@ -155,7 +156,7 @@ may_leave(const struct fetcher *f, const struct job *j, double now)
 	if (now >= f->share_until || !(rate > 0))
 		return false;
 	if (k >= 1 && k < MAX_WINDOW)
-		return f->sent[(j->slot + MAX_WINDOW - k) % MAX_WINDOW] + 1.0 + WINDOW_MARGIN <= now;
+		return f->sent[(j->slot + MAX_WINDOW - k) % MAX_WINDOW] + 1.0 + fmax(WINDOW_MARGIN, f->share_margin) <= now;
 	return true;
 }
 
@@ -314,9 +315,10 @@ fetch_throttle(struct fetcher *f, double retry_after)
 
 /* This daemon's share of the budget; see fetch.h. */
 void
-fetch_set_share(struct fetcher *f, double rate, double until)
+fetch_set_share(struct fetcher *f, double rate, double margin, double until)
 {
 	f->share = rate;
+	f->share_margin = margin;
 	f->share_until = until;
 }
 

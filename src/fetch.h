@@ -55,9 +55,10 @@ double fetch_current_rate(const struct fetcher *f);
 /*
  * Send at most rate requests per second (this daemon's share of
  * api.rate_limit; 0: none) and nothing from monotonic time until on, until
- * called again.  The window of fetch_wait() applies to the share.
+ * called again.  The window of fetch_wait() applies to the share, made
+ * margin seconds longer (when more than the usual margin).
  */
-void fetch_set_share(struct fetcher *f, double rate, double until);
+void fetch_set_share(struct fetcher *f, double rate, double margin, double until);
 
 /* The monotonic time the latest request left (or was abandoned); long ago when none did. */
 double fetch_last_send(const struct fetcher *f);

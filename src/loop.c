@@ -797,7 +797,8 @@ share_budget(struct loop *l, double now)
 			log_info("API budget %.4g requests/s shared by %ld daemon%s: this one's share %.4g/s",
 				 v->rate_limit, v->others + 1, v->others == 0 ? "" : "s", l->budget->share);
 	}
-	fetch_set_share(l->fetch, budget_share(l->budget, now), l->budget->valid_until);
+	fetch_set_share(l->fetch, budget_share(l->budget, now), budget_window_margin(l->budget),
+			l->budget->valid_until);
 	/* a share (back) after none: claim at once */
 	if (had <= 0 && fetch_current_rate(l->fetch) > 0)
 		l->next_claim = fmin(l->next_claim, now);

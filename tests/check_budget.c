@@ -87,6 +87,7 @@ START_TEST(test_alone)
 	/* alone: at once, all of it, for BUDGET_VALID from when the renewal was sent */
 	ck_assert_double_eq(budget_share(b, 100.01), 5);
 	ck_assert_double_eq(budget_share(b, 100 + BUDGET_VALID - 0.01), 5);
+	ck_assert_double_eq(budget_window_margin(b), 0);
 	/* not renewed (the database is away): nothing */
 	ck_assert_double_eq(budget_share(b, 100 + BUDGET_VALID), 0);
 	ck_assert_double_eq(budget_share(b, 1000), 0);
@@ -101,6 +102,7 @@ START_TEST(test_join)
 
 	budget_apply(b, &v, 100, 100.2);
 	ck_assert_double_eq(budget_share(b, 100.3), 0);
+	ck_assert_double_eq(budget_window_margin(b), BUDGET_WINDOW_MARGIN);
 	/* renewals go on during the wait without ending it */
 	v = view(false, 2, 2, 2);
 	budget_apply(b, &v, 101, 101.1);
