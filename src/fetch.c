@@ -35,6 +35,7 @@ struct job {
 	double sent_at;
 	size_t slot;		/* its entry in fetcher.sent, when it has one */
 	bool has_slot;
+	bool held;		/* stopped before it left: goes back to the queue */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -59,6 +60,9 @@ struct fetcher {
 	double factor;			/* share of rate in use: lowered by 429s, recovering */
 	double hold_until;		/* no request before this (the server asked to wait) */
 	double throttled_at;		/* the last halving: 429s of one burst halve once */
+	double share;			/* this daemon's share of rate (see budget.h), INFINITY: all of it */
+	double share_until;		/* no request from this time on until the share is renewed */
+	double share_margin;		/* a larger WINDOW_MARGIN for a shared budget */
 
 	struct job *queued, *queued_tail;
 	size_t nqueued;
@@ -93,7 +97,11 @@ now_mono(void)
 static double
 current_rate(const struct fetcher *f)
 {
-	return fmax(RATE_FLOOR, f->rate * f->factor);
+	double rate = fmin(f->rate, f->share);
+
+	if (!(rate > 0))
+		return 0;
+	return fmin(rate, fmax(RATE_FLOOR, rate * f->factor));
 }
 
 /* The window's rule, apart so that it can be tested; see fetch.h. */
@@ -125,7 +133,19 @@ fetch_send_after(const double *sent, size_t n, size_t pos, double rate, double l
 static double
 next_send_time(const struct fetcher *f)
 {
-	return fetch_send_after(f->sent, MAX_WINDOW, f->sent_pos, current_rate(f), f->last_sent, f->hold_until);
+	double rate = current_rate(f);
+	double t;
+
+	if (!(rate > 0))
+		return INFINITY;
+	t = fetch_send_after(f->sent, MAX_WINDOW, f->sent_pos, rate, f->last_sent, f->hold_until);
+	if (f->share_margin > WINDOW_MARGIN) {
+		/* a shared budget: the window is longer by the share's margin */
+		size_t k = rate >= 1 ? (size_t)fmin(floor(rate), MAX_WINDOW) : 1;
+
+		t = fmax(t, f->sent[(f->sent_pos + MAX_WINDOW - k) % MAX_WINDOW] + 1.0 + f->share_margin);
+	}
+	return t < f->share_until ? t : INFINITY;
 }
 
 static void
@@ -149,13 +169,42 @@ note_sent(struct job *j)
 }
 
 #if LIBCURL_VERSION_NUM >= 0x075000
+/*
+ * Whether the request of j may leave now.  It was let start under the share
+ * of that moment, but leaves only when curl gets to it, which can be a
+ * while later on a busy host: meanwhile the share may have ended (its
+ * renewal failed) or shrunk (another daemon joined), and the others count
+ * on that from then on.
+ */
+static bool
+may_leave(const struct fetcher *f, const struct job *j, double now)
+{
+	double rate = current_rate(f);
+	double window = 1.0 + fmax(WINDOW_MARGIN, f->share_margin);
+	size_t k;
+
+	if (now >= f->share_until || !(rate > 0))
+		return false;
+	/* as fetch_send_after(): below one a second, the one before must have left 1/rate ago */
+	k = rate >= 1 ? (size_t)floor(rate) : 1;
+	if (k >= MAX_WINDOW)
+		return true;
+	return f->sent[(j->slot + MAX_WINDOW - k) % MAX_WINDOW] + (rate >= 1 ? window : fmax(window, 1.0 / rate)) <= now;
+}
+
 static int
 on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
 {
+	struct job *j = arg;
+
 	(void)conn_primary_ip;
 	(void)conn_local_ip;
 	(void)conn_primary_port;
 	(void)conn_local_port;
+	if (j->has_slot && !may_leave(j->f, j, now_mono())) {
+		j->held = true;
+		return CURL_PREREQFUNC_ABORT;
+	}
 	note_sent(arg);
 	return CURL_PREREQFUNC_OK;
 }
@@ -307,6 +356,8 @@ fetch_new(const struct config *cfg, const char *api_key, char *err, size_t errle
 	f->factor = 1.0;
 	f->last_sent = -1e9;
 	f->throttled_at = -1e9;
+	f->share = INFINITY;
+	f->share_until = INFINITY;
 	for (size_t i = 0; i < MAX_WINDOW; i++)
 		f->sent[i] = -1e9;
 	if (fetch_configure(f, cfg, api_key, err, errlen) < 0) {
@@ -326,14 +377,36 @@ fetch_throttle(struct fetcher *f, double retry_after)
 		f->factor = fmax(RATE_FLOOR / f->rate, f->factor / 2);
 		f->throttled_at = now;
 	}
-	f->hold_until = fmax(f->hold_until, now + fmax(retry_after, 1.0 / current_rate(f)));
+	f->hold_until = fmax(f->hold_until, now + fmax(retry_after, current_rate(f) > 0 ? 1.0 / current_rate(f) : 0));
+}
+
+/* This daemon's share of the budget; see fetch.h. */
+void
+fetch_set_share(struct fetcher *f, double rate, double margin, double until)
+{
+	f->share = rate;
+	f->share_margin = margin;
+	f->share_until = until;
+}
+
+/* When the latest request left; see fetch.h. */
+double
+fetch_last_send(const struct fetcher *f)
+{
+	double t = -INFINITY;
+
+	for (size_t i = 0; i < MAX_WINDOW; i++) {
+		if (isfinite(f->sent[i]))
+			t = fmax(t, f->sent[i]);
+	}
+	return t;
 }
 
 /* The rate in use now, requests per second; see fetch.h. */
 double
 fetch_current_rate(const struct fetcher *f)
 {
-	return current_rate(f);
+	return now_mono() < f->share_until ? current_rate(f) : 0;
 }
 
 /* Seconds the server still holds every request back; see fetch.h. */
@@ -565,7 +638,7 @@ start_ready(struct fetcher *f)
 		double now = now_mono();
 		struct job *j;
 
-		if (now < next_send_time(f))
+		if (now < next_send_time(f) || now >= f->share_until)
 			break;
 		j = f->queued;
 		f->queued = j->next;
@@ -620,6 +693,31 @@ unlink_inflight(struct fetcher *f, struct job *j)
 	}
 }
 
+/* A request held back before it left: it never counted; first in the queue again, as new. */
+static void
+requeue(struct fetcher *f, struct job *j)
+{
+	curl_multi_remove_handle(f->multi, j->easy);
+	unlink_inflight(f, j);
+	curl_easy_cleanup(j->easy);
+	j->easy = NULL;
+	headers_put(j->headers);
+	j->headers = NULL;
+	if (j->has_slot)
+		f->sent[j->slot] = -1e9;
+	j->has_slot = false;
+	j->held = false;
+	buf_reset(&j->res->body);
+	j->res->retry_after = -1;
+	j->res->http_status = 0;
+	j->errbuf[0] = '\0';
+	j->next = f->queued;
+	f->queued = j;
+	if (f->queued_tail == NULL)
+		f->queued_tail = j;
+	f->nqueued++;
+}
+
 /* One finished result, or NULL; see fetch.h. */
 struct fetch_result *
 fetch_next_result(struct fetcher *f)
@@ -649,6 +747,10 @@ fetch_next_result(struct fetcher *f)
 		/* copy out of msg before the handle goes: msg dies with it */
 		code = msg->data.result;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+		if (j->held) {
+			requeue(f, j);
+			continue;
+		}
 		r = j->res;
 		note_sent(j);
 		curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &r->http_status);

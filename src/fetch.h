@@ -82,11 +82,22 @@ void fetch_throttle(struct fetcher *f, double retry_after);
  */
 double fetch_send_after(const double *sent, size_t n, size_t pos, double rate, double last_start, double hold_until);
 
-/* Requests per second allowed now: api.rate_limit, or less after 429s. */
+/* Requests per second allowed now: api.rate_limit or this daemon's share of it, less after 429s. */
 double fetch_current_rate(const struct fetcher *f);
 
 /* Seconds until the server's wait (a 429's Retry-After) is over; 0 when none holds. */
 double fetch_hold_remaining(const struct fetcher *f);
+
+/*
+ * Send at most rate requests per second (this daemon's share of
+ * api.rate_limit; 0: none) and nothing from monotonic time until on, until
+ * called again.  The window of fetch_wait() applies to the share, made
+ * margin seconds longer (when more than the usual margin).
+ */
+void fetch_set_share(struct fetcher *f, double rate, double margin, double until);
+
+/* The monotonic time the latest request left (or was abandoned); long ago when none did. */
+double fetch_last_send(const struct fetcher *f);
 
 /*
  * Queue GET /workflow_runs/{run_id}; it is sent when a concurrency slot is

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "db.h"
 #include "discover.h"
 #include "drain.h"
@@ -73,6 +74,7 @@ struct loop {
 	char *api_key;
 	PGconn *conn;
 	struct fetcher *fetch;
+	struct budget *budget;	/* this daemon's share of api.rate_limit */
 	char owner[160];
 	struct sweeper *sweep;	/* NULL: no discovery source (or --once) */
 	double next_sweep;	/* monotonic time to start the sweeps that are due */
@@ -106,6 +108,7 @@ struct loop {
 	struct metrics summary_base;	/* the counters at the last summary line */
 	struct lasting queue_failing;	/* queue statements failing, the connection fine */
 	struct lasting metrics_failing;
+	struct lasting budget_failing;
 };
 
 static double
@@ -629,6 +632,11 @@ claim_runs(struct loop *l)
 	/* after a refused key, one run probes whether it is accepted again */
 	if (l->auth_failed && limit > 1)
 		limit = 1;
+	if (fetch_current_rate(l->fetch) <= 0) {
+		/* no share of the API budget (yet): runs claimed now would only wait; share_budget() calls us back */
+		l->claimed_all = false;
+		return 0;
+	}
 	if (limit <= 0) {
 		/* full: the next finished request brings the scan forward */
 		l->claimed_all = false;
@@ -760,6 +768,11 @@ loop_init(struct loop *l)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	srandom((unsigned int)(ts.tv_nsec ^ ts.tv_sec ^ getpid()));
 	make_owner(l);
+	l->budget = budget_new(l->owner);
+	if (l->budget == NULL) {
+		log_error("out of memory");
+		return -1;
+	}
 	l->db_backoff = DB_RETRY_MIN;
 	l->db_restored_at = l->db_lost_logged_at = -1e9;
 	if (setup_signals() < 0) {
@@ -918,6 +931,40 @@ drain_verdict(struct loop *l)
 	return failed != 0 ? LOOP_EXIT_FAILED_RUNS : 0;
 }
 
+/*
+ * Renew this daemon's place in the shared API budget when due and hand its
+ * share to the fetcher.  Without the database the share runs out by itself.
+ */
+static void
+share_budget(struct loop *l, double now)
+{
+	struct budget_view before = l->budget->view;
+	double had = fetch_current_rate(l->fetch);
+	char err[DB_ERR_SIZE];
+	int rc = 0;
+
+	if (l->conn != NULL)
+		rc = budget_renew(l->budget, l->conn, l->cfg->api.rate_limit, now, err, sizeof(err));
+	if (rc < 0 && !db_gone(l))
+		lasting_fail(&l->budget_failing, "could not renew this daemon's share of the API budget: %s", err);
+	if (rc > 0) {
+		const struct budget_view *v = &l->budget->view;
+
+		lasting_ok(&l->budget_failing, "the API budget is renewed");
+		if (v->fresh && v->others_active > 0)
+			log_info("sharing the API budget with %ld other daemon%s: sending from %.1fs from now",
+				 v->others_active, v->others_active == 1 ? "" : "s", l->budget->valid_from - now);
+		else if (v->others != before.others || v->rate_limit != before.rate_limit)
+			log_info("API budget %.4g requests/s shared by %ld daemon%s: this one's share %.4g/s",
+				 v->rate_limit, v->others + 1, v->others == 0 ? "" : "s", l->budget->share);
+	}
+	fetch_set_share(l->fetch, budget_share(l->budget, now), budget_window_margin(l->budget),
+			l->budget->valid_until);
+	/* a share (back) after none: claim at once */
+	if (had <= 0 && fetch_current_rate(l->fetch) > 0)
+		l->next_claim = fmin(l->next_claim, now);
+}
+
 /* Periodic tasks; they run on the loop's own wake-ups, at least once a second. */
 static void
 housekeeping(struct loop *l, double now)
@@ -926,6 +973,7 @@ housekeeping(struct loop *l, double now)
 		progress(l);
 		l->next_progress = now + PROGRESS_EVERY;
 	}
+	share_budget(l, now);
 	if (notify_watchdog_interval() > 0 && now >= l->next_watchdog) {
 		(void)notify_send("WATCHDOG=1");
 		l->next_watchdog = now + notify_watchdog_interval();
@@ -1002,6 +1050,8 @@ wait_and_collect(struct loop *l, double now)
 	else
 		wake = l->sweep != NULL ? fmin(l->next_claim, l->next_sweep) : l->next_claim;
 	wake = fmin(wake, fmin(l->next_status, notify_watchdog_interval() > 0 ? l->next_watchdog : INFINITY));
+	if (l->conn != NULL)
+		wake = fmin(wake, budget_next(l->budget, now));
 	wake = fmin(fmax(wake - now, 0), 1.0);
 	if (fetch_wait(l->fetch, fds, nfds, (int)ceil(wake * 1000), err, sizeof(err)) < 0) {
 		log_error("%s", err);
@@ -1102,6 +1152,15 @@ out:
 	if (l.sweep != NULL)
 		sweep_stop(l.sweep, l.conn);
 	sweep_free(l.sweep);
+	if (l.budget != NULL && l.conn != NULL) {
+		double idle = l.fetch != NULL ? now_mono() - fetch_last_send(l.fetch) : INFINITY;
+		char err[DB_ERR_SIZE];
+
+		/* the others grow once this daemon's last second of requests is over */
+		if (budget_leave(l.budget, l.conn, idle, err, sizeof(err)) < 0)
+			log_warning("could not leave the API budget (the others grow when its lease ends): %s", err);
+	}
+	budget_free(l.budget);
 	free_deferred(&l);
 	fetch_free(l.fetch);
 	if (l.conn != NULL)

@@ -140,7 +140,7 @@ write_all(FILE *f, const struct metrics *m)
 	gauge(f, "due_runs", "Pending runs due now", (double)m->queue.due);
 	gauge(f, "oldest_due_seconds", "How late the longest-waiting due run is", m->queue.oldest_due);
 	gauge(f, "in_flight", "Requests queued or in flight in this daemon", m->in_flight);
-	gauge(f, "rate_limit", "Requests per second allowed now (lower after 429s)", m->rate);
+	gauge(f, "rate_limit", "Requests per second this daemon may send now: its share of api.rate_limit, lower after 429s", m->rate);
 	gauge(f, "last_success_timestamp_seconds", "Unix time of the last snapshot written (0: none since start)",
 	      m->last_success);
 	gauge(f, "api_key_refused", "1 while fetching is paused because the API refused the key, else 0",
