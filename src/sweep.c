@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "db.h"
 #include "discover.h"
 #include "log.h"
@@ -571,6 +572,7 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 	char err[CONFIG_ERR_SIZE], owner[160], host[64] = "localhost";
 	struct fetcher *f = NULL;
 	struct sweeper *s = NULL;
+	struct budget *b = NULL;
 	char *key = NULL;
 	int rc = 2;
 
@@ -593,7 +595,9 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 		goto out;
 	}
 	s = sweep_new(cfg, owner, mode, ids, nids, batches);
-	if (s == NULL) {
+	/* its list requests count against the budget the daemons on this database share */
+	b = budget_new(owner);
+	if (s == NULL || b == NULL) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -601,6 +605,13 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 		double now = now_mono(), next = sweep_poll(s, conn, f, now);
 		struct fetch_result *r;
 		bool refused = false;
+
+		if (budget_renew(b, conn, cfg->api.rate_limit, now, err, sizeof(err)) < 0) {
+			log_error("could not take a share of the API budget: %s", err);
+			goto out;
+		}
+		fetch_set_share(f, budget_share(b, now), budget_window_margin(b), b->valid_until);
+		next = fmin(next, budget_next(b, now));
 
 		if (fetch_wait(f, NULL, 0, (int)ceil(fmin(fmax(next - now, 0), 1.0) * 1000), err, sizeof(err)) < 0) {
 			log_error("%s", err);
@@ -646,6 +657,10 @@ out:
 		fetch_cancel_all(f, NULL, NULL);
 	if (s != NULL)
 		sweep_stop(s, conn);
+	if (b != NULL && f != NULL && PQstatus(conn) == CONNECTION_OK &&
+	    budget_leave(b, conn, now_mono() - fetch_last_send(f), err, sizeof(err)) < 0)
+		log_warning("could not leave the API budget (the others grow when its lease ends): %s", err);
+	budget_free(b);
 	sweep_free(s);
 	fetch_free(f);
 	if (key != NULL) {
