@@ -584,12 +584,20 @@ start_ready(struct fetcher *f)
 int
 fetch_wait(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms, char *err, size_t errlen)
 {
+	start_ready(f);
+	if (f->unstarted != NULL)
+		timeout_ms = 0;
+	return fetch_drive(f, extra, nextra, timeout_ms, err, errlen);
+}
+
+/* Drive the transfers, results waiting or not; see fetch.h. */
+int
+fetch_drive(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms, char *err, size_t errlen)
+{
 	CURLMcode mc;
 	int running;
 
 	start_ready(f);
-	if (f->unstarted != NULL)
-		timeout_ms = 0;
 	if (f->queued != NULL && f->ninflight < f->max_in_flight) {
 		double wait = next_send_time(f) - now_mono();
 
