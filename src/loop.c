@@ -245,7 +245,10 @@ db_gone(struct loop *l)
 	/* lost again soon after it came back: keep backing off, and say so only now and then */
 	flapping = now - l->db_restored_at < 10 * DB_RETRY_MAX;
 	if (!flapping || now - l->db_lost_logged_at >= REPEAT_LOG) {
-		log_error("lost the database connection; reconnecting");
+		char why[DB_ERR_SIZE];
+
+		db_error(l->conn, NULL, why, sizeof(why));
+		log_error("lost the database connection (%s); reconnecting", why);
 		l->db_lost_logged_at = now;
 		l->loss_announced = true;
 	}
@@ -591,11 +594,15 @@ take_result(struct loop *l, struct fetch_result *r)
 		l->next_deferred = now_mono() + LOCKED_RETRY;
 }
 
-/* The database is back: write what was fetched meanwhile. */
+/*
+ * The database is back, or a row was locked a while ago: write what waits.
+ * A row still locked ends the round (each try waits lock_timeout): that one
+ * goes last, the others are tried at the next round, the loop goes on.
+ */
 static void
 flush_deferred(struct loop *l)
 {
-	struct deferred *d = l->deferred;
+	struct deferred *d = l->deferred, *keep = NULL, **tail = &keep, *locked = NULL;
 	int n = 0;
 
 	l->deferred = NULL;
@@ -603,10 +610,15 @@ flush_deferred(struct loop *l)
 		struct deferred *next = d->next;
 
 		d->next = NULL;
-		if (l->conn != NULL && handle_result(l, d->r)) {
+		if (locked != NULL) {
+			*tail = d;
+			tail = &d->next;
+		} else if (l->conn != NULL && handle_result(l, d->r)) {
 			free(d);
 			n++;
-		} else if (l->conn == NULL && ++d->tries >= DEFERRED_TRIES) {
+		} else if (l->conn != NULL) {
+			locked = d;	/* kept with the connection up: a row locked elsewhere */
+		} else if (++d->tries >= DEFERRED_TRIES) {
 			/* writing it takes the connection down (a crashing backend?): stop feeding it */
 			log_run(LOG_LEVEL_ERROR, ((struct claim *)d->r->data)->run_id, "dropping a result whose write "
 				"lost the database connection %d times; the run is fetched again when its lease ends",
@@ -615,13 +627,17 @@ flush_deferred(struct loop *l)
 			fetch_result_free(d->r);
 			free(d);
 		} else {
-			d->next = l->deferred;
-			l->deferred = d;
+			*tail = d;
+			tail = &d->next;
 		}
 		d = next;
 	}
+	if (locked != NULL)
+		*tail = locked;
+	l->deferred = keep;
 	if (n > 0)
-		log_info("wrote %d result%s fetched while the database was away", n, n == 1 ? "" : "s");
+		log_info("wrote %d result%s that waited for the database (away, or a row locked)", n,
+			 n == 1 ? "" : "s");
 	l->next_deferred = now_mono() + LOCKED_RETRY;
 }
 
@@ -1084,7 +1100,9 @@ wait_and_collect(struct loop *l, double now)
 		fds[nfds].events = CURL_WAIT_POLLIN;
 		fds[nfds++].revents = 0;
 	}
-	if (l->stopping)
+	if ((got_stop > 0 && !l->stopping) || got_stop > 1)
+		wake = now;	/* a signal heard (and its pipe drained) during a database call */
+	else if (l->stopping)
 		wake = l->stop_deadline;
 	else if (l->conn == NULL)
 		wake = l->db_retry_at;
