@@ -107,21 +107,22 @@ bool db_broken(PGconn *conn);
 bool db_usable(PGconn *conn);
 
 /* PQexec() without blocking the loop; the caller PQclear()s the result (NULL when abandoned). */
-PGresult *db_exec_query(PGconn *conn, const char *query);
+PGresult *db_exec_query(PGconn *conn, const char *query) __attribute__((warn_unused_result));
 
 /* PQexecParams() without blocking the loop; as db_exec_query(). */
 PGresult *db_exec_params(PGconn *conn, const char *command, int n, const Oid *types, const char *const *values,
-			 const int *lengths, const int *formats, int result_format);
+			 const int *lengths, const int *formats, int result_format) __attribute__((warn_unused_result));
 
 /* PQexecPrepared() without blocking the loop; as db_exec_query(). */
 PGresult *db_exec_prepared(PGconn *conn, const char *name, int n, const char *const *values, const int *lengths,
-			   const int *formats, int result_format);
+			   const int *formats, int result_format) __attribute__((warn_unused_result));
 
 /* PQprepare() without blocking the loop; as db_exec_query(). */
-PGresult *db_prepare_statement(PGconn *conn, const char *name, const char *query, int n, const Oid *types);
+PGresult *db_prepare_statement(PGconn *conn, const char *name, const char *query, int n, const Oid *types)
+	__attribute__((warn_unused_result));
 
 /* PQgetResult() without blocking the loop (pipeline mode); NULL also when abandoned (see db_usable()). */
-PGresult *db_get_result(PGconn *conn);
+PGresult *db_get_result(PGconn *conn) __attribute__((warn_unused_result));
 
 /* A named statement, for db_prepare(). */
 struct db_statement {

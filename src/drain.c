@@ -84,7 +84,7 @@ drain_read_runs(PGconn *conn, enum drain_list which, const char *since, struct d
 	*total = 0;
 	snprintf(limit, sizeof(limit), "%d", max);
 	res = db_exec_params(conn, which == DRAIN_WAITING ? sql_waiting : sql_failed_since, 2, NULL, params, NULL,
-			   NULL, 0);
+			     NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_error(conn, res, err, errlen);
 		goto out;
