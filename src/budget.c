@@ -188,7 +188,7 @@ budget_renew(struct budget *b, PGconn *conn, double rate_limit, double now, char
 	snprintf(rate, sizeof(rate), "%.17g", rate_limit);
 	if (db_exec(conn, sql_lock, err, errlen) < 0)
 		goto fail;
-	res = PQexecParams(conn, sql_renew, 3, NULL, params, NULL, NULL, 0);
+	res = db_exec_params(conn, sql_renew, 3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_error(conn, res, err, errlen);
 		goto fail;
@@ -220,9 +220,9 @@ budget_leave(struct budget *b, PGconn *conn, double idle, char *err, size_t errl
 
 	snprintf(secs, sizeof(secs), "%.3f", fmax(drain, 0) + 0.001);
 	if (drain <= 0)
-		res = PQexecParams(conn, sql_delete, 1, NULL, params, NULL, NULL, 0);
+		res = db_exec_params(conn, sql_delete, 1, NULL, params, NULL, NULL, 0);
 	else
-		res = PQexecParams(conn, sql_leave, 2, NULL, params, NULL, NULL, 0);
+		res = db_exec_params(conn, sql_leave, 2, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		db_error(conn, res, err, errlen);
 		rc = -1;

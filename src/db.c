@@ -1,9 +1,230 @@
-/* The database connection: connecting, the schema's migrations, LISTEN. */
+/* The database connection: connecting, the schema's migrations, LISTEN, and waiting without blocking. */
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "db.h"
+
+/* libpq's connect_timeout, which a non-blocking connect must enforce itself. */
+#define CONNECT_TIMEOUT 10.0
+
+static db_wait_hook wait_hook;
+static void *wait_hook_arg;
+
+/*
+ * The connection whose call the hook gave up on, and why.  libpq has no
+ * way to abandon a call half way: the connection is marked here instead,
+ * refuses every later call, and the loop replaces it.
+ */
+static const PGconn *abandoned;
+static char abandoned_why[160];
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait through the hook from now on; see db.h. */
+void
+db_set_wait_hook(db_wait_hook hook, void *arg)
+{
+	wait_hook = hook;
+	wait_hook_arg = arg;
+}
+
+/* Whether conn is lost; see db.h. */
+bool
+db_broken(PGconn *conn)
+{
+	return conn == NULL || conn == abandoned || PQstatus(conn) == CONNECTION_BAD;
+}
+
+/* Whether conn can take a statement; see db.h. */
+bool
+db_usable(PGconn *conn)
+{
+	return !db_broken(conn) && PQpipelineStatus(conn) == PQ_PIPELINE_OFF;
+}
+
+static void
+abandon(PGconn *conn, double started)
+{
+	abandoned = conn;
+	snprintf(abandoned_why, sizeof(abandoned_why),
+		 "no answer from the database after %.1fs: call abandoned, connection dropped", now_mono() - started);
+}
+
+/*
+ * Wait until the socket is readable (or writable, with want_write), at
+ * most until limit seconds after started (0: no limit) when there is no
+ * hook.  Returns 1 when the socket is ready, 0 when not yet, -1 to give up.
+ */
+static int
+wait_socket(PGconn *conn, bool want_write, double started, double limit)
+{
+	int fd = PQsocket(conn);
+	struct pollfd p;
+	int timeout = -1;
+
+	if (fd < 0)
+		return -1;
+	if (wait_hook != NULL)
+		return wait_hook(wait_hook_arg, fd, want_write, now_mono() - started);
+	if (limit > 0) {
+		double left = started + limit - now_mono();
+
+		if (left <= 0)
+			return -1;
+		timeout = (int)ceil(left * 1000);
+	}
+	p.fd = fd;
+	p.events = (short)(POLLIN | (want_write ? POLLOUT : 0));
+	p.revents = 0;
+	if (poll(&p, 1, timeout) < 0)
+		return errno == EINTR ? 0 : -1;
+	return p.revents != 0;
+}
+
+/* Send what libpq holds, reading meanwhile (the server may be writing too); 0, or -1 (abandoned or broken). */
+static int
+flush_out(PGconn *conn, double started)
+{
+	for (;;) {
+		int r = PQflush(conn);
+
+		if (r == 0)
+			return 0;
+		if (r < 0)
+			return -1;
+		if (wait_socket(conn, true, started, 0) < 0) {
+			abandon(conn, started);
+			return -1;
+		}
+		if (PQconsumeInput(conn) == 0)
+			return -1;
+	}
+}
+
+/* Wait until PQgetResult() will not block; 0, or -1 (abandoned or broken). */
+static int
+await_result(PGconn *conn, double started)
+{
+	if (flush_out(conn, started) < 0)
+		return -1;
+	while (PQisBusy(conn)) {
+		if (wait_socket(conn, false, started, 0) < 0) {
+			abandon(conn, started);
+			return -1;
+		}
+		if (PQconsumeInput(conn) == 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Collect every result of what was sent, as PQexec() does: the first
+ * error, else the last result.  NULL when sent is false (the send failed),
+ * when abandoned, or out of memory.
+ */
+static PGresult *
+finish_call(PGconn *conn, bool sent, double started)
+{
+	PGresult *keep = NULL, *res;
+
+	if (!sent)
+		return NULL;
+	for (;;) {
+		if (await_result(conn, started) < 0) {
+			PQclear(keep);
+			return NULL;
+		}
+		res = PQgetResult(conn);
+		if (res == NULL)
+			return keep;
+		if (keep != NULL && (PQresultStatus(keep) == PGRES_FATAL_ERROR ||
+				     PQresultStatus(res) == PGRES_COPY_IN || PQresultStatus(res) == PGRES_COPY_OUT)) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(keep);
+		keep = res;
+	}
+}
+
+/* PQexec() without blocking; see db.h. */
+PGresult *
+db_exec_query(PGconn *conn, const char *query)
+{
+	double started = now_mono();
+
+	if (conn == abandoned)
+		return NULL;
+	return finish_call(conn, PQsendQuery(conn, query) == 1, started);
+}
+
+/* PQexecParams() without blocking; see db.h. */
+PGresult *
+db_exec_params(PGconn *conn, const char *command, int n, const Oid *types, const char *const *values,
+	       const int *lengths, const int *formats, int result_format)
+{
+	double started = now_mono();
+
+	if (conn == abandoned)
+		return NULL;
+	return finish_call(conn, PQsendQueryParams(conn, command, n, types, values, lengths, formats,
+						   result_format) == 1, started);
+}
+
+/* PQexecPrepared() without blocking; see db.h. */
+PGresult *
+db_exec_prepared(PGconn *conn, const char *name, int n, const char *const *values, const int *lengths,
+		 const int *formats, int result_format)
+{
+	double started = now_mono();
+
+	if (conn == abandoned)
+		return NULL;
+	return finish_call(conn, PQsendQueryPrepared(conn, name, n, values, lengths, formats, result_format) == 1,
+			   started);
+}
+
+/* PQprepare() without blocking; see db.h. */
+PGresult *
+db_prepare_statement(PGconn *conn, const char *name, const char *query, int n, const Oid *types)
+{
+	double started = now_mono();
+
+	if (conn == abandoned)
+		return NULL;
+	return finish_call(conn, PQsendPrepare(conn, name, query, n, types) == 1, started);
+}
+
+/* PQgetResult() without blocking; see db.h. */
+PGresult *
+db_get_result(PGconn *conn)
+{
+	if (conn == abandoned || await_result(conn, now_mono()) < 0)
+		return NULL;
+	return PQgetResult(conn);
+}
+
+/* Whether the statement failed on a lock; see db.h. */
+bool
+db_error_locked(const PGresult *res)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return state != NULL && strcmp(state, "55P03") == 0;
+}
 
 /* Copy the reason res (or else conn) failed into err, on one line. */
 void
@@ -11,6 +232,8 @@ db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen)
 {
 	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
 
+	if ((msg == NULL || msg[0] == '\0') && conn != NULL && conn == abandoned)
+		msg = abandoned_why;
 	if (msg == NULL || msg[0] == '\0')
 		msg = conn != NULL ? PQerrorMessage(conn) : "out of memory";
 	if (msg == NULL || msg[0] == '\0')
@@ -40,7 +263,7 @@ db_error_recurs(const PGresult *res)
 int
 db_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
 {
-	PGresult *res = PQexec(conn, sql);
+	PGresult *res = db_exec_query(conn, sql);
 	int rc = 0;
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -55,7 +278,7 @@ db_exec(PGconn *conn, const char *sql, char *err, size_t errlen)
 static int
 exec_schema(PGconn *conn, const char *sql, const char *schema, char *err, size_t errlen)
 {
-	PGresult *res = PQexecParams(conn, sql, 1, NULL, &schema, NULL, NULL, 0);
+	PGresult *res = db_exec_params(conn, sql, 1, NULL, &schema, NULL, NULL, 0);
 	int rc = 0;
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -80,15 +303,41 @@ db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
 			       "keepalives_count", "tcp_user_timeout", "application_name", "dbname",
 			       "client_encoding", NULL };
 	const char *vals[] = { "10", "1", "10", "5", "3", "20000", "extend-syncd", conninfo, "UTF8", NULL };
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	double started = now_mono();
 	PGconn *conn;
 	char *quoted = NULL;
 
-	conn = PQconnectdbParams(keys, vals, 1);
+	/* as PQconnectdbParams() does, but waiting in the loop's hook, for connect_timeout at most */
+	conn = PQconnectStartParams(keys, vals, 1);
 	if (conn == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (PQstatus(conn) != CONNECTION_OK) {
+	if (conn == abandoned)
+		abandoned = NULL;	/* a new connection where the dropped one was */
+	if (PQstatus(conn) == CONNECTION_BAD) {
+		db_error(conn, NULL, err, errlen);
+		goto fail;
+	}
+	while (st != PGRES_POLLING_OK) {
+		if (st == PGRES_POLLING_FAILED) {
+			db_error(conn, NULL, err, errlen);
+			goto fail;
+		}
+		int ready = now_mono() - started >= CONNECT_TIMEOUT ? -1 :
+			wait_socket(conn, st == PGRES_POLLING_WRITING, started, CONNECT_TIMEOUT);
+
+		if (ready < 0) {
+			snprintf(err, errlen, "no answer from the database after %.1fs while connecting",
+				 now_mono() - started);
+			goto fail;
+		}
+		/* PQconnectPoll() only when the socket is ready: it takes a premature call for an answer */
+		if (ready > 0)
+			st = PQconnectPoll(conn);
+	}
+	if (PQsetnonblocking(conn, 1) != 0) {
 		db_error(conn, NULL, err, errlen);
 		goto fail;
 	}
@@ -107,7 +356,7 @@ db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
 			"pg_catalog.set_config('client_min_messages', 'warning', false), "
 			"pg_catalog.set_config('datestyle', 'ISO, YMD', false), "
 			"pg_catalog.set_config('timezone', 'UTC', false), "
-			"pg_catalog.set_config('lock_timeout', '10s', false), "
+			"pg_catalog.set_config('lock_timeout', '2s', false), "
 			"pg_catalog.set_config('statement_timeout', '20s', false)", quoted, err, errlen) < 0)
 		goto fail;
 	PQfreemem(quoted);
@@ -133,7 +382,7 @@ db_latest_version(void)
 static int
 query_int(PGconn *conn, const char *sql, char *err, size_t errlen)
 {
-	PGresult *res = PQexec(conn, sql);
+	PGresult *res = db_exec_query(conn, sql);
 	int v = -1;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
@@ -159,8 +408,8 @@ applied_version(PGconn *conn, char *err, size_t errlen)
 static int
 schema_exists(PGconn *conn, const char *schema, char *err, size_t errlen)
 {
-	PGresult *res = PQexecParams(conn, "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1",
-				     1, NULL, &schema, NULL, NULL, 0);
+	PGresult *res = db_exec_params(conn, "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1",
+				       1, NULL, &schema, NULL, NULL, 0);
 	int v = -1;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
@@ -237,8 +486,8 @@ db_migrate(PGconn *conn, const char *schema, int *applied, char *err, size_t err
 			goto unlock;
 		}
 		snprintf(version, sizeof(version), "%d", m->version);
-		res = PQexecParams(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-				   2, NULL, params, NULL, NULL, 0);
+		res = db_exec_params(conn, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+				     2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			char why[DB_ERR_SIZE];
 
@@ -325,7 +574,7 @@ int
 db_prepare(PGconn *conn, const struct db_statement *st, size_t n, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < n; i++) {
-		PGresult *res = PQprepare(conn, st[i].name, st[i].sql, 0, NULL);
+		PGresult *res = db_prepare_statement(conn, st[i].name, st[i].sql, 0, NULL);
 
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			db_error(conn, res, err, errlen);

@@ -1,6 +1,31 @@
-/* The database connection: connecting, the schema's migrations, LISTEN. */
+/* The database connection: connecting, the schema's migrations, LISTEN, and waiting without blocking. */
 #ifndef EXTEND_SYNCD_DB_H
 #define EXTEND_SYNCD_DB_H
+
+/*
+ * The rule: the loop never calls a blocking libpq function.  A database
+ * that stops answering (a lock held for minutes, a stopped server, a
+ * network that drops packets) must not stop the watchdog pings, the HTTP
+ * transfers or the signals.  Use these drop-in wrappers, which take the
+ * same arguments as the libpq function they replace:
+ *
+ *	PQexec(conn, sql)                        db_exec_query(conn, sql)
+ *	PQexecParams(conn, sql, n, ...)          db_exec_params(conn, sql, n, ...)
+ *	PQexecPrepared(conn, name, n, ...)       db_exec_prepared(conn, name, n, ...)
+ *	PQprepare(conn, name, sql, n, types)     db_prepare_statement(conn, name, sql, n, types)
+ *	PQgetResult(conn)  (pipeline mode)       db_get_result(conn)
+ *	PQconnectdbParams                        db_connect()
+ *
+ * They send without blocking (the connection is in non-blocking mode:
+ * PQsendQuery*, PQpipelineSync and PQsendQueryPrepared in pipeline mode
+ * are fine as they are) and wait for the answer in the hook the loop
+ * registered with db_set_wait_hook(), which drives curl, pings the
+ * watchdog and watches the signals meanwhile.  When the hook gives up
+ * (a second signal, the stop's grace over, no answer for too long) the
+ * call returns NULL and the connection is abandoned: every later call on
+ * it fails at once, db_usable() says false, and the caller replaces it.
+ * Without a hook (the command-line paths) they wait in poll().
+ */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,7 +85,45 @@ void db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
  */
 bool db_error_recurs(const PGresult *res);
 
-/* Run a statement without parameters that returns no rows; returns 0 or -1 with err set. */
+/* Whether res failed on a lock held by another session (lock_timeout: SQLSTATE 55P03). */
+bool db_error_locked(const PGresult *res);
+
+/*
+ * Called while a statement waits for fd (readable, or writable too when
+ * want_write), waited seconds after the call began.  It returns within a
+ * second or so, and not after it is due to give up: 1 when fd is ready,
+ * 0 when it is not yet, -1 to abandon the call.  It must not call into
+ * this module.
+ */
+typedef int (*db_wait_hook)(void *arg, int fd, bool want_write, double waited);
+
+/* Wait through hook (NULL: in poll()) from now on. */
+void db_set_wait_hook(db_wait_hook hook, void *arg);
+
+/* Whether conn is lost: broken, or abandoned mid-call (see above). */
+bool db_broken(PGconn *conn);
+
+/* Whether conn can take a statement: not lost, not in pipeline mode. */
+bool db_usable(PGconn *conn);
+
+/* PQexec() without blocking the loop; the caller PQclear()s the result (NULL when abandoned). */
+PGresult *db_exec_query(PGconn *conn, const char *query) __attribute__((warn_unused_result));
+
+/* PQexecParams() without blocking the loop; as db_exec_query(). */
+PGresult *db_exec_params(PGconn *conn, const char *command, int n, const Oid *types, const char *const *values,
+			 const int *lengths, const int *formats, int result_format) __attribute__((warn_unused_result));
+
+/* PQexecPrepared() without blocking the loop; as db_exec_query(). */
+PGresult *db_exec_prepared(PGconn *conn, const char *name, int n, const char *const *values, const int *lengths,
+			   const int *formats, int result_format) __attribute__((warn_unused_result));
+
+/* PQprepare() without blocking the loop; as db_exec_query(). */
+PGresult *db_prepare_statement(PGconn *conn, const char *name, const char *query, int n, const Oid *types)
+	__attribute__((warn_unused_result));
+
+/* PQgetResult() without blocking the loop (pipeline mode); NULL also when abandoned (see db_usable()). */
+PGresult *db_get_result(PGconn *conn) __attribute__((warn_unused_result));
+
 /* A named statement, for db_prepare(). */
 struct db_statement {
 	const char *name;
@@ -71,6 +134,7 @@ struct db_statement {
 int db_prepare(PGconn *conn, const struct db_statement *st, size_t n, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* Run statements without parameters (the last one's result counts); returns 0 or -1 with err set. */
 int db_exec(PGconn *conn, const char *sql, char *err, size_t errlen);
 
 #endif

@@ -456,7 +456,7 @@ static int
 exec(PGconn *conn, const char *name, int nparams, const char *const *params, PGresult **keep, char *err,
      size_t errlen)
 {
-	PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+	PGresult *res = db_exec_prepared(conn, name, nparams, params, NULL, NULL, 0);
 	int n = -1;
 
 	if (PQresultStatus(res) == PGRES_COMMAND_OK)

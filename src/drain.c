@@ -50,7 +50,7 @@ copy(char *dst, size_t len, const PGresult *res, int row, int col)
 int
 drain_read_progress(PGconn *conn, const char *since, struct drain_progress *out, char *err, size_t errlen)
 {
-	PGresult *res = PQexecParams(conn, sql_progress, 1, NULL, &since, NULL, NULL, 0);
+	PGresult *res = db_exec_params(conn, sql_progress, 1, NULL, &since, NULL, NULL, 0);
 	long long *counts[] = { &out->pending, &out->done, &out->failed, &out->in_motion, &out->parked,
 				&out->retrying, &out->waiting, &out->failed_since };
 	int rc = -1;
@@ -83,8 +83,8 @@ drain_read_runs(PGconn *conn, enum drain_list which, const char *since, struct d
 
 	*total = 0;
 	snprintf(limit, sizeof(limit), "%d", max);
-	res = PQexecParams(conn, which == DRAIN_WAITING ? sql_waiting : sql_failed_since, 2, NULL, params, NULL,
-			   NULL, 0);
+	res = db_exec_params(conn, which == DRAIN_WAITING ? sql_waiting : sql_failed_since, 2, NULL, params, NULL,
+			     NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_error(conn, res, err, errlen);
 		goto out;

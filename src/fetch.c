@@ -653,17 +653,20 @@ start_ready(struct fetcher *f)
 	}
 }
 
-/* Start what may start and wait; see fetch.h. */
-int
-fetch_wait(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms, char *err, size_t errlen)
+/* Wait, and with start: start what may start before and after. */
+static int
+drive(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms, bool start, char *err,
+      size_t errlen)
 {
 	CURLMcode mc;
 	int running;
 
-	start_ready(f);
-	if (f->unstarted != NULL)
-		timeout_ms = 0;
-	if (f->queued != NULL && f->ninflight < f->max_in_flight) {
+	if (start) {
+		start_ready(f);
+		if (f->unstarted != NULL)
+			timeout_ms = 0;
+	}
+	if (start && f->queued != NULL && f->ninflight < f->max_in_flight) {
 		double wait = next_send_time(f) - now_mono();
 
 		/* an unsent request holds the window: curl's activity wakes us then */
@@ -677,8 +680,23 @@ fetch_wait(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int ti
 		snprintf(err, errlen, "curl: %s", curl_multi_strerror(mc));
 		return -1;
 	}
-	start_ready(f);
+	if (start)
+		start_ready(f);
 	return 0;
+}
+
+/* Start what may start and wait; see fetch.h. */
+int
+fetch_wait(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms, char *err, size_t errlen)
+{
+	return drive(f, extra, nextra, timeout_ms, true, err, errlen);
+}
+
+/* Drive the transfers in flight, start none; see fetch.h. */
+int
+fetch_drive(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms, char *err, size_t errlen)
+{
+	return drive(f, extra, nextra, timeout_ms, false, err, errlen);
 }
 
 static void

@@ -125,6 +125,16 @@ size_t fetch_busy(const struct fetcher *f);
 int fetch_wait(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms,
 	       char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * As fetch_wait(), but only the transfers in flight are driven: nothing
+ * new starts, and results already waiting to be taken do not cut the wait
+ * short.  For a wait that cannot take them (a database call, whose caller
+ * takes them with fetch_next_result() once it returns), and that may come
+ * from inside fetch_cancel_queued()'s callback.
+ */
+int fetch_drive(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout_ms, char *err,
+		size_t errlen) __attribute__((warn_unused_result));
+
 /* Drive transfers and return one finished result (the caller's, freed with fetch_result_free()), or NULL. */
 struct fetch_result *fetch_next_result(struct fetcher *f);
 

@@ -34,6 +34,12 @@
 /* Reconnecting to the database: first delay, doubling up to the longest. */
 #define DB_RETRY_MIN 0.5
 #define DB_RETRY_MAX 30.0
+/* A database call not answered in this long is abandoned (statement_timeout is 20 s, lock_timeout 2 s). */
+#define DB_WAIT_MAX 30.0
+/* A call made after a second signal or after the stop's grace: abandoned after this long. */
+#define DB_WAIT_EXITING 0.5
+/* A result whose queue row another session locked is written again after this long. */
+#define LOCKED_RETRY 2.0
 /* A failure that lasts is logged again at most this often. */
 #define REPEAT_LOG 300.0
 /* How often the status (systemd STATUS=, the metrics file) is refreshed, and the summary line logged. */
@@ -81,6 +87,7 @@ struct loop {
 
 	double next_claim;	/* monotonic time of the next queue scan */
 	double stop_deadline;	/* when stopping: release what is still in flight after this */
+	double signal_at;	/* when the first SIGTERM/SIGINT came (it may come during a database call) */
 	bool stopping;
 	bool claimed_all;	/* the last scan found fewer due runs than it asked for */
 	int exit_code;
@@ -94,6 +101,7 @@ struct loop {
 	double db_retry_at, db_backoff, db_lost_at, db_logged_at, db_restored_at, db_lost_logged_at;
 	bool loss_announced;	/* "lost" was logged: "restored" will be too */
 	struct deferred *deferred;
+	double next_deferred;	/* results kept for a locked row: write them again at this time */
 
 	char once_cutoff[40];	/* the database's time at the start: --once claims only runs due before it */
 	double timeout;		/* --timeout in seconds, 0 for none */
@@ -234,13 +242,16 @@ db_gone(struct loop *l)
 
 	if (l->conn == NULL)
 		return true;
-	/* a connection stuck in pipeline mode serves no other statement: replace it too */
-	if (PQstatus(l->conn) != CONNECTION_BAD && PQpipelineStatus(l->conn) == PQ_PIPELINE_OFF)
+	/* a connection stuck in pipeline mode, or abandoned mid-call, serves no other statement: replace it too */
+	if (db_usable(l->conn))
 		return false;
 	/* lost again soon after it came back: keep backing off, and say so only now and then */
 	flapping = now - l->db_restored_at < 10 * DB_RETRY_MAX;
 	if (!flapping || now - l->db_lost_logged_at >= REPEAT_LOG) {
-		log_error("lost the database connection; reconnecting");
+		char why[DB_ERR_SIZE];
+
+		db_error(l->conn, NULL, why, sizeof(why));
+		log_error("lost the database connection (%s); reconnecting", why);
 		l->db_lost_logged_at = now;
 		l->loss_announced = true;
 	}
@@ -334,6 +345,12 @@ record_failure(struct loop *l, struct claim *c, bool permanent, double retry_aft
 	if (l->conn == NULL)
 		return -1;
 	rc = queue_record_failure(l->conn, c, l->owner, give_up, delay, error, http_status, err, sizeof(err));
+	if (rc == QUEUE_LOCKED) {
+		/* not an attempt of the run's: the same failure is recorded when the row is free */
+		log_run(LOG_LEVEL_WARNING, c->run_id, "could not record failure \"%s\": %s; kept, trying again in "
+			"%.0fs", error, err, LOCKED_RETRY);
+		return -1;
+	}
 	if (rc < 0) {
 		if (db_gone(l))
 			return -1;
@@ -429,6 +446,12 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 	started = now_mono();
 	rc = store_write_run(l->conn, rr, c, l->owner, &next, err, sizeof(err));
 	metrics_store(&l->m, now_mono() - started);
+	if (rc == STORE_LOCKED) {
+		/* another session holds a row: try later, as it is; not an attempt, and no second wait now */
+		log_run(LOG_LEVEL_WARNING, c->run_id, "could not store run: %s; kept, trying again in %.0fs", err,
+			LOCKED_RETRY);
+		return -1;
+	}
 	if (rc < 0) {
 		char why[DB_ERR_SIZE + 32];
 
@@ -569,13 +592,20 @@ take_result(struct loop *l, struct fetch_result *r)
 	d->tries = 0;
 	d->next = l->deferred;
 	l->deferred = d;
+	/* kept for a locked row (or a lost connection): tried again soon, not at once */
+	if (l->next_deferred < now_mono())
+		l->next_deferred = now_mono() + LOCKED_RETRY;
 }
 
-/* The database is back: write what was fetched meanwhile. */
+/*
+ * The database is back, or a row was locked a while ago: write what waits.
+ * A row still locked ends the round (each try waits lock_timeout): that one
+ * goes last, the others are tried at the next round, the loop goes on.
+ */
 static void
 flush_deferred(struct loop *l)
 {
-	struct deferred *d = l->deferred;
+	struct deferred *d = l->deferred, *keep = NULL, **tail = &keep, *locked = NULL;
 	int n = 0;
 
 	l->deferred = NULL;
@@ -583,10 +613,15 @@ flush_deferred(struct loop *l)
 		struct deferred *next = d->next;
 
 		d->next = NULL;
-		if (l->conn != NULL && handle_result(l, d->r)) {
+		if (locked != NULL) {
+			*tail = d;
+			tail = &d->next;
+		} else if (l->conn != NULL && handle_result(l, d->r)) {
 			free(d);
 			n++;
-		} else if (l->conn == NULL && ++d->tries >= DEFERRED_TRIES) {
+		} else if (l->conn != NULL) {
+			locked = d;	/* kept with the connection up: a row locked elsewhere */
+		} else if (++d->tries >= DEFERRED_TRIES) {
 			/* writing it takes the connection down (a crashing backend?): stop feeding it */
 			log_run(LOG_LEVEL_ERROR, ((struct claim *)d->r->data)->run_id, "dropping a result whose write "
 				"lost the database connection %d times; the run is fetched again when its lease ends",
@@ -595,13 +630,18 @@ flush_deferred(struct loop *l)
 			fetch_result_free(d->r);
 			free(d);
 		} else {
-			d->next = l->deferred;
-			l->deferred = d;
+			*tail = d;
+			tail = &d->next;
 		}
 		d = next;
 	}
+	if (locked != NULL)
+		*tail = locked;
+	l->deferred = keep;
 	if (n > 0)
-		log_info("wrote %d result%s fetched while the database was away", n, n == 1 ? "" : "s");
+		log_info("wrote %d result%s that waited for the database (away, or a row locked)", n,
+			 n == 1 ? "" : "s");
+	l->next_deferred = now_mono() + LOCKED_RETRY;
 }
 
 static void
@@ -759,6 +799,8 @@ make_owner(struct loop *l)
 	snprintf(l->owner, sizeof(l->owner), "%s:%ld:%08x", host, (long)getpid(), nonce);
 }
 
+static int db_wait(void *arg, int fd, bool want_write, double waited);
+
 static int
 loop_init(struct loop *l)
 {
@@ -789,6 +831,8 @@ loop_init(struct loop *l)
 		log_error("could not set up HTTP: %s", err);
 		return -1;
 	}
+	/* from here on, no database call blocks the loop (db.h) */
+	db_set_wait_hook(db_wait, l);
 	if (db_open(l) < 0)
 		return -1;
 	if (l->mode != LOOP_ONCE && discover_enabled(l->cfg)) {
@@ -965,6 +1009,70 @@ share_budget(struct loop *l, double now)
 		l->next_claim = fmin(l->next_claim, now);
 }
 
+/* Tell systemd the loop is alive, when it is due. */
+static void
+ping_watchdog(struct loop *l, double now)
+{
+	if (notify_watchdog_interval() > 0 && now >= l->next_watchdog) {
+		(void)notify_send("WATCHDOG=1");
+		l->next_watchdog = now + notify_watchdog_interval();
+	}
+}
+
+/*
+ * The wait of every database call (db_set_wait_hook()): the loop's own
+ * wait, minus taking results.  Transfers go on (a finished one waits in
+ * the fetcher until the loop takes it, after the call), the watchdog is
+ * pinged, and signals are heard: the call is abandoned after a second
+ * signal, when the stop's grace is over, or after DB_WAIT_MAX without an
+ * answer.  An abandoned call loses nothing: what it was writing is written
+ * again later, or its lease expires.
+ */
+static int
+db_wait(void *arg, int fd, bool want_write, double waited)
+{
+	struct loop *l = arg;
+	struct curl_waitfd fds[2];
+	double now = now_mono(), limit = DB_WAIT_MAX, wait;
+	char err[256];
+
+	if (got_stop > 0 && l->signal_at == 0)
+		l->signal_at = now;
+	/* past the grace (counted from the signal, also when it came during this call) or a second signal */
+	if (got_stop > 1 || (l->stopping && now >= l->stop_deadline) ||
+	    (got_stop > 0 && !l->stopping && now >= l->signal_at + fmin(STOP_GRACE, l->cfg->api.timeout)))
+		limit = DB_WAIT_EXITING;
+	else if (l->stopping)
+		limit = fmin(limit, waited + l->stop_deadline - now);
+	else if (got_stop > 0)
+		limit = fmin(limit, waited + l->signal_at + fmin(STOP_GRACE, l->cfg->api.timeout) - now);
+	if (waited >= limit)
+		return -1;
+	ping_watchdog(l, now);
+	wait = fmin(limit - waited, 1.0);
+	if (notify_watchdog_interval() > 0)
+		wait = fmin(wait, fmax(l->next_watchdog - now, 0));
+	fds[0].fd = sigpipe_fds[0];
+	fds[0].events = CURL_WAIT_POLLIN;
+	fds[0].revents = 0;
+	fds[1].fd = fd;
+	fds[1].events = (short)(CURL_WAIT_POLLIN | (want_write ? CURL_WAIT_POLLOUT : 0));
+	fds[1].revents = 0;
+	if (fetch_drive(l->fetch, fds, 2, (int)ceil(wait * 1000), err, sizeof(err)) < 0) {
+		/* curl itself failed: the loop's own wait says so; do not spin here meanwhile */
+		struct timespec ts = { 0, 10000000 };
+
+		nanosleep(&ts, NULL);
+		return 1;
+	}
+	if (fds[0].revents != 0)
+		drain_sigpipe();
+	if (got_stop > 0 && l->signal_at == 0)
+		l->signal_at = now_mono();
+	ping_watchdog(l, now_mono());
+	return fds[1].revents != 0;
+}
+
 /* Periodic tasks; they run on the loop's own wake-ups, at least once a second. */
 static void
 housekeeping(struct loop *l, double now)
@@ -974,10 +1082,7 @@ housekeeping(struct loop *l, double now)
 		l->next_progress = now + PROGRESS_EVERY;
 	}
 	share_budget(l, now);
-	if (notify_watchdog_interval() > 0 && now >= l->next_watchdog) {
-		(void)notify_send("WATCHDOG=1");
-		l->next_watchdog = now + notify_watchdog_interval();
-	}
+	ping_watchdog(l, now);
 	if (now >= l->next_status) {
 		report(l, now);
 		l->next_status = now + STATUS_EVERY;
@@ -990,7 +1095,9 @@ begin_stop(struct loop *l, double now)
 {
 	(void)notify_send("STOPPING=1");
 	l->stopping = true;
-	l->stop_deadline = now + fmin(STOP_GRACE, l->cfg->api.timeout);
+	/* the grace counts from the signal, which may have come while a database call waited */
+	l->stop_deadline = (got_stop > 0 && l->signal_at > 0 ? l->signal_at : now) + fmin(STOP_GRACE,
+											   l->cfg->api.timeout);
 	log_info("stopping: finishing %zu request%s in flight", fetch_busy(l->fetch),
 		 fetch_busy(l->fetch) == 1 ? "" : "s");
 	fetch_cancel_queued(l->fetch, release_cb, l);
@@ -1041,7 +1148,9 @@ wait_and_collect(struct loop *l, double now)
 		fds[nfds].events = CURL_WAIT_POLLIN;
 		fds[nfds++].revents = 0;
 	}
-	if (l->stopping)
+	if ((got_stop > 0 && !l->stopping) || got_stop > 1)
+		wake = now;	/* a signal heard (and its pipe drained) during a database call */
+	else if (l->stopping)
 		wake = l->stop_deadline;
 	else if (l->conn == NULL)
 		wake = l->db_retry_at;
@@ -1114,8 +1223,13 @@ loop_run_until(struct config **cfgp, const char *config_path, enum loop_mode mod
 
 		if (!handle_signals(&l, now))
 			break;
+		/* a call abandoned anywhere (a sweep, a report) leaves a connection to replace */
+		if (l.conn != NULL && !db_usable(l.conn))
+			(void)db_gone(&l);
 		housekeeping(&l, now);
 		if (l.conn == NULL && now >= l.db_retry_at && db_open(&l) == 0)
+			flush_deferred(&l);
+		else if (l.conn != NULL && l.deferred != NULL && now >= l.next_deferred)
 			flush_deferred(&l);
 		if (l.sweep != NULL && l.conn != NULL && !l.stopping && now >= l.next_sweep &&
 		    !(l.auth_failed && now < l.auth_until))
@@ -1165,6 +1279,7 @@ out:
 	fetch_free(l.fetch);
 	if (l.conn != NULL)
 		PQfinish(l.conn);
+	db_set_wait_hook(NULL, NULL);
 	if (l.api_key != NULL) {
 		explicit_bzero(l.api_key, strlen(l.api_key));
 		free(l.api_key);

@@ -110,7 +110,7 @@ preflight_database(const struct config *cfg, char *line, size_t len)
 		snprintf(line, len, "database: could not connect: %s", err);
 		return -1;
 	}
-	res = PQexecParams(conn, sql_database, 1, NULL, &schema, NULL, NULL, 0);
+	res = db_exec_params(conn, sql_database, 1, NULL, &schema, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		db_error(conn, res, err, sizeof(err));
 		snprintf(line, len, "database: connected, but could not read the catalog: %s", err);
@@ -121,7 +121,7 @@ preflight_database(const struct config *cfg, char *line, size_t len)
 	may_create = PQgetvalue(res, 0, 6)[0] == 't';
 	migrated = PQgetvalue(res, 0, 7)[0] == 't';
 	if (migrated) {
-		PGresult *v = PQexec(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+		PGresult *v = db_exec_query(conn, "SELECT coalesce(max(version), 0) FROM schema_migrations");
 
 		if (PQresultStatus(v) == PGRES_TUPLES_OK && PQntuples(v) == 1)
 			have = atoi(PQgetvalue(v, 0, 0));

@@ -162,7 +162,7 @@ queue_claim(PGconn *conn, const char *owner, double lease, int limit, const char
 	*out = NULL;
 	snprintf(lease_s, sizeof(lease_s), "%.3f", lease);
 	snprintf(limit_s, sizeof(limit_s), "%d", limit);
-	res = PQexecPrepared(conn, "queue_claim", 4, params, NULL, NULL, 0);
+	res = db_exec_prepared(conn, "queue_claim", 4, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_error(conn, res, err, errlen);
 		goto out;
@@ -217,17 +217,19 @@ queue_claim_free(struct claim *c)
 	free(c);
 }
 
-/* Run a prepared UPDATE; returns rows changed, or -1 with err set. */
+/* Run a prepared UPDATE; returns rows changed, or -1 (QUEUE_LOCKED: a lock held elsewhere) with err set. */
 static int
 exec_update(PGconn *conn, const char *name, int nparams, const char *const *params, char *err, size_t errlen)
 {
-	PGresult *res = PQexecPrepared(conn, name, nparams, params, NULL, NULL, 0);
+	PGresult *res = db_exec_prepared(conn, name, nparams, params, NULL, NULL, 0);
 	int n = -1;
 
 	if (PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK)
 		n = atoi(PQcmdTuples(res));
 	else
 		db_error(conn, res, err, errlen);
+	if (n < 0 && db_error_locked(res))
+		n = QUEUE_LOCKED;
 	PQclear(res);
 	return n;
 }
@@ -285,7 +287,7 @@ queue_enqueue_many(PGconn *conn, const char *const *run_ids, size_t n, char *err
 int
 queue_outlook(PGconn *conn, struct queue_outlook *out, char *err, size_t errlen)
 {
-	PGresult *res = PQexecPrepared(conn, "queue_outlook", 0, NULL, NULL, NULL, 0);
+	PGresult *res = db_exec_prepared(conn, "queue_outlook", 0, NULL, NULL, NULL, 0);
 	int rc = -1;
 
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
@@ -305,7 +307,8 @@ out:
 int
 queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
 {
-	PGresult *res = PQexec(conn, "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
+	PGresult *res = db_exec_query(conn,
+				      "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')");
 	int rc = -1;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
@@ -321,7 +324,7 @@ queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
 int
 queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, size_t errlen)
 {
-	PGresult *res = PQexecPrepared(conn, "queue_stats", 0, NULL, NULL, NULL, 0);
+	PGresult *res = db_exec_prepared(conn, "queue_stats", 0, NULL, NULL, NULL, 0);
 	double rows;
 	int rc = -1;
 
@@ -334,7 +337,7 @@ queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, siz
 	out->oldest_due = atof(PQgetvalue(res, 0, 2));
 	if (finished) {
 		PQclear(res);
-		res = PQexecPrepared(conn, "queue_stats_estimate", 0, NULL, NULL, NULL, 0);
+		res = db_exec_prepared(conn, "queue_stats_estimate", 0, NULL, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 			db_error(conn, res, err, errlen);
 			goto out;
@@ -349,7 +352,7 @@ queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, siz
 			goto out;
 		}
 		PQclear(res);
-		res = PQexecPrepared(conn, "queue_stats_finished", 0, NULL, NULL, NULL, 0);
+		res = db_exec_prepared(conn, "queue_stats_finished", 0, NULL, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 			db_error(conn, res, err, errlen);
 			goto out;

@@ -46,6 +46,9 @@ int queue_claim(PGconn *conn, const char *owner, double lease, int limit, const 
 
 void queue_claim_free(struct claim *c);
 
+/* An update found the row locked by another session for lock_timeout (SQLSTATE 55P03). */
+#define QUEUE_LOCKED (-3)
+
 /*
  * Every update of a claimed row checks the claim's token (owner and lease
  * expiry): a claim that expired and was taken again, even by this daemon,
@@ -53,7 +56,8 @@ void queue_claim_free(struct claim *c);
  *
  * Record a failed attempt.  failed: give up (state failed), else stay
  * pending and be due after delay seconds.  http_status 0 means no answer.
- * Returns 1, 0 when the lease was lost meanwhile, or -1 with err set.
+ * Returns 1, 0 when the lease was lost meanwhile, QUEUE_LOCKED when
+ * another session holds the row (lock_timeout), or -1 with err set.
  */
 int queue_record_failure(PGconn *conn, const struct claim *c, const char *owner, bool failed,
 			 double delay, const char *error, long http_status, char *err, size_t errlen)

@@ -85,7 +85,7 @@ prepare_insert(PGconn *conn, enum table_id t, char *err, size_t errlen)
 		}
 	}
 	snprintf(name, sizeof(name), "store_%s", def->name);
-	res = PQprepare(conn, name, sql.data, 0, NULL);
+	res = db_prepare_statement(conn, name, sql.data, 0, NULL);
 	if (PQresultStatus(res) == PGRES_COMMAND_OK)
 		rc = 0;
 	else
@@ -102,7 +102,7 @@ oom:
 static int
 prepare_one(PGconn *conn, const char *name, const char *sql, char *err, size_t errlen)
 {
-	PGresult *res = PQprepare(conn, name, sql, 0, NULL);
+	PGresult *res = db_prepare_statement(conn, name, sql, 0, NULL);
 	int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
 
 	if (rc < 0)
@@ -131,7 +131,7 @@ prepare_bulk(PGconn *conn, enum table_id t, char *err, size_t errlen)
 	int rc = -1;
 
 	buf_init(&sql, 16384);
-	types = PQexecParams(conn, sql_types, 1, NULL, &relname, NULL, NULL, 0);
+	types = db_exec_params(conn, sql_types, 1, NULL, &relname, NULL, NULL, 0);
 	if (PQresultStatus(types) != PGRES_TUPLES_OK) {
 		db_error(conn, types, err, errlen);
 		goto out;
@@ -208,7 +208,7 @@ store_prepare(PGconn *conn, char *err, size_t errlen)
 static int
 exec_prepared(PGconn *conn, const char *name, int n, const char *const *params, char *err, size_t errlen)
 {
-	PGresult *res = PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+	PGresult *res = db_exec_prepared(conn, name, n, params, NULL, NULL, 0);
 	int rc = -1;
 
 	if (PQresultStatus(res) == PGRES_COMMAND_OK)
@@ -217,6 +217,8 @@ exec_prepared(PGconn *conn, const char *name, int n, const char *const *params, 
 		db_error(conn, res, err, errlen);
 	if (rc < 0 && db_error_recurs(res))
 		rc = STORE_RECURS;
+	if (rc < 0 && db_error_locked(res))
+		rc = STORE_LOCKED;
 	PQclear(res);
 	return rc;
 }
@@ -292,6 +294,7 @@ struct pipeline {
 	size_t errlen;
 	bool failed;
 	bool recurs;		/* the first error will recur with the same rows */
+	bool locked;		/* the first error was a lock held elsewhere */
 };
 
 /* Send a sync and read the results of everything queued; the first error goes to err. */
@@ -309,7 +312,13 @@ pipeline_flush(struct pipeline *p)
 		return -1;
 	}
 	while (p->queued > 0) {
-		res = PQgetResult(p->conn);
+		res = db_get_result(p->conn);
+		if (res == NULL && db_broken(p->conn)) {
+			if (!p->failed)
+				db_error(p->conn, NULL, p->err, p->errlen);
+			p->failed = true;
+			return -1;
+		}
 		if (res == NULL) {
 			p->queued--;	/* one statement's results are over */
 			continue;
@@ -319,6 +328,7 @@ pipeline_flush(struct pipeline *p)
 			db_error(p->conn, res, p->err, p->errlen);
 			p->failed = true;
 			p->recurs = db_error_recurs(res);
+			p->locked = db_error_locked(res);
 		}
 		PQclear(res);
 		if (PQstatus(p->conn) == CONNECTION_BAD) {
@@ -327,7 +337,7 @@ pipeline_flush(struct pipeline *p)
 			return -1;
 		}
 	}
-	res = PQgetResult(p->conn);
+	res = db_get_result(p->conn);
 	if (PQresultStatus(res) != PGRES_PIPELINE_SYNC && !p->failed) {
 		db_error(p->conn, res, p->err, p->errlen);
 		p->failed = true;
@@ -353,7 +363,7 @@ pipeline_send(struct pipeline *p, const char *name, int n, const char *const *pa
 static int
 write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 {
-	struct pipeline p = { conn, 0, err, errlen, false, false };
+	struct pipeline p = { conn, 0, err, errlen, false, false, false };
 	struct bulk bk;
 	char name[96];
 	int rc = 0;
@@ -394,7 +404,9 @@ write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
 		db_error(conn, NULL, err, errlen);
 		rc = -1;
 	}
-	return rc < 0 && p.recurs ? STORE_RECURS : rc;
+	if (rc < 0 && p.recurs)
+		return STORE_RECURS;
+	return rc < 0 && p.locked ? STORE_LOCKED : rc;
 }
 #else
 static int
@@ -456,7 +468,7 @@ store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, 
 		goto rollback;
 	{
 		const char *same[2] = { rr->id, normalize_cell(rr, T_RUNS, 0, normalize_col(T_RUNS, "content_hash")) };
-		PGresult *res = PQexecPrepared(conn, "store_unchanged", 2, same, NULL, NULL, 0);
+		PGresult *res = db_exec_prepared(conn, "store_unchanged", 2, same, NULL, NULL, 0);
 		int found = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : -1;
 
 		if (found < 0)

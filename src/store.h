@@ -23,6 +23,9 @@ int store_prepare(PGconn *conn, char *err, size_t errlen) __attribute__((warn_un
 /* store_write_run() failed in a way the same rows would fail again (db_error_recurs). */
 #define STORE_RECURS (-2)
 
+/* store_write_run() waited lock_timeout for a row another session holds: try again later, as it was. */
+#define STORE_LOCKED (-3)
+
 /*
  * In one transaction: check that owner still holds the lease on c, update
  * the queue row as next says, upsert the run and replace all its child

@@ -626,7 +626,7 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 			fetch_result_free(r);
 			if (o == SWEEP_AUTH)
 				refused = true;
-			if (o == SWEEP_DB && PQstatus(conn) == CONNECTION_BAD) {
+			if (o == SWEEP_DB && db_broken(conn)) {
 				log_error("lost the database connection");
 				goto out;
 			}
