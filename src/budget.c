@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "budget.h"
+#include "clock.h"
 #include "db.h"
 
 /*
@@ -45,15 +46,6 @@ static const char sql_leave[] =
 	"  expires_at = least(expires_at, now() + make_interval(secs => $2::float8)) WHERE owner = $1";
 
 static const char sql_delete[] = "DELETE FROM sync_budget WHERE owner = $1";
-
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* A daemon's share; see budget.h. */
 double

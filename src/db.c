@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 
 /* libpq's connect_timeout, which a non-blocking connect must enforce itself. */
@@ -22,15 +23,6 @@ static void *wait_hook_arg;
  */
 static const PGconn *abandoned;
 static char abandoned_why[160];
-
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Wait through the hook from now on; see db.h. */
 void

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "fetch.h"
 
 #ifndef PACKAGE_VERSION
@@ -83,15 +84,6 @@ struct fetcher {
 	size_t sent_pos;
 	double last_sent;
 };
-
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Requests per second allowed now. */
 static double

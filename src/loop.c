@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "clock.h"
 #include "db.h"
 #include "discover.h"
 #include "drain.h"
@@ -118,15 +119,6 @@ struct loop {
 	struct lasting metrics_failing;
 	struct lasting budget_failing;
 };
-
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 on_signal(int sig)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "clock.h"
 #include "db.h"
 #include "discover.h"
 #include "log.h"
@@ -47,15 +48,6 @@ struct sweeper {
 	size_t nsrc;
 	bool reconfigure;	/* a reload changed the sources: rebuild when none runs */
 };
-
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void
 forget_tokens(struct source *src)
