@@ -883,26 +883,40 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /*
- * A copy of body that json-c reads without loss: strictly valid UTF-8
- * (json-c checks only the shape of sequences, PostgreSQL checks all), no
- * \u0000 escapes (json-c would cut object keys there; PostgreSQL cannot
- * hold U+0000 at all), and integers too long for 64 bits marked as
- * floating point ("e0"), so json-c keeps their text instead of clamping.
+ * Make body readable by json-c without loss: strictly valid UTF-8 (json-c
+ * checks only the shape of sequences, PostgreSQL checks all), no \u0000
+ * escapes (json-c would cut object keys there; PostgreSQL cannot hold
+ * U+0000 at all), and integers too long for 64 bits marked as floating
+ * point ("e0"), so json-c keeps their text instead of clamping.  Almost
+ * every body needs no change: then *changed is false and out stays empty,
+ * and body itself is parsed.  Otherwise out holds the changed copy.  Plain
+ * bytes are copied in spans, not one by one: this runs over every byte of
+ * every response.
  */
 static int
-prepare_body(const char *body, size_t len, struct buf *out, char *err, size_t errlen)
+prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char *err, size_t errlen)
 {
 	const unsigned char *p = (const unsigned char *)body;
 	bool in_string = false;
-	size_t i = 0;
+	size_t i = 0, copied = 0;	/* body[copied, i) is still to be copied when changed */
 
+	*changed = false;
 	while (i < len) {
 		size_t n = 1;
 
 		if (in_string) {
+			/* the common case first: a run of ASCII that is neither a quote nor a backslash */
+			while (i < len && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+				i++;
+			if (i == len)
+				break;
 			if (p[i] == '\\') {
 				if (len - i >= 6 && memcmp(p + i, "\\u0000", 6) == 0) {
+					if (buf_append(out, p + copied, i - copied) != 0)
+						return -ENOMEM;
+					*changed = true;
 					i += 6;
+					copied = i;
 					continue;
 				}
 				n = len - i >= 2 ? 2 : 1;
@@ -921,19 +935,21 @@ prepare_body(const char *body, size_t len, struct buf *out, char *err, size_t er
 			while (i + n < len && p[i + n] >= '0' && p[i + n] <= '9')
 				n++;
 			if (n > 18 && (i + n >= len || (p[i + n] != '.' && p[i + n] != 'e' && p[i + n] != 'E'))) {
-				if (buf_append(out, p + i, n) != 0 || buf_append(out, "e0", 2) != 0)
+				if (buf_append(out, p + copied, i + n - copied) != 0 || buf_append(out, "e0", 2) != 0)
 					return -ENOMEM;
+				*changed = true;
 				i += n;
+				copied = i;
 				continue;
 			}
 		} else if (p[i] >= 0x80) {
 			errf(err, errlen, "response is not valid JSON: unexpected byte outside a string at byte %zu", i);
 			return -EINVAL;
 		}
-		if (buf_append(out, p + i, n) != 0)
-			return -ENOMEM;
 		i += n;
 	}
+	if (*changed && buf_append(out, p + copied, len - copied) != 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -1001,6 +1017,7 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 	struct norm n = { NULL, expected_id, file_contents, 0 };
 	enum json_tokener_error jerr;
 	struct buf clean;
+	bool changed;
 	int rc = -EINVAL;
 
 	*out = NULL;
@@ -1009,15 +1026,17 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 		errf(err, errlen, "response body is empty");
 		goto out;
 	}
-	rc = prepare_body(body, len, &clean, err, errlen);
+	rc = prepare_body(body, len, &clean, &changed, err, errlen);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			errf(err, errlen, "out of memory");
 		goto out;
 	}
 	rc = -EINVAL;
-	body = clean.data;
-	len = clean.len;
+	if (changed) {
+		body = clean.data;
+		len = clean.len;
+	}
 	if (len > INT_MAX) {
 		errf(err, errlen, "response is too large to parse");
 		goto out;
@@ -1039,11 +1058,13 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 		     json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
 		goto out;
 	}
-	if (json_tokener_get_parse_end(tok) < len &&
-	    strspn(body + json_tokener_get_parse_end(tok), " \t\r\n") < len - json_tokener_get_parse_end(tok)) {
-		errf(err, errlen, "response is not valid JSON: trailing data at byte %zu",
-		     json_tokener_get_parse_end(tok));
-		goto out;
+	/* body is not NUL-terminated when it is the caller's own bytes */
+	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n') {
+			errf(err, errlen, "response is not valid JSON: trailing data at byte %zu",
+			     json_tokener_get_parse_end(tok));
+			goto out;
+		}
 	}
 	run = check_envelope(root, expected_id, err, errlen);
 	if (run == NULL)
