@@ -166,6 +166,27 @@ write_double(struct buf *b, json_object *o)
 	return buf_append_str(b, text);
 }
 
+/*
+ * An integer as JSON, without printf: most numbers of a response are
+ * integers.  prepare_body() turned every integer too long for 64 bits into
+ * a double, so int64 holds them all.
+ */
+static int
+write_int(struct buf *b, int64_t v)
+{
+	char tmp[24];
+	char *p = tmp + sizeof(tmp);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 static int
 write_json(struct buf *b, json_object *o, bool file_contents)
 {
@@ -205,7 +226,9 @@ write_json(struct buf *b, json_object *o, bool file_contents)
 		}
 		return rc != 0 ? rc : buf_append(b, "}", 1);
 	case json_type_boolean:
+		return json_object_get_boolean(o) ? buf_append(b, "true", 4) : buf_append(b, "false", 5);
 	case json_type_int:
+		return write_int(b, json_object_get_int64(o));
 	case json_type_double:
 		return write_double(b, o);
 	}
@@ -1046,7 +1069,8 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 		rc = -ENOMEM;
 		goto out;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	/* no JSON_TOKENER_VALIDATE_UTF8: prepare_body() checked every byte already, and more strictly */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, body, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (jerr == json_tokener_continue) {
