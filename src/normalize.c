@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -905,6 +906,40 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Bytes outside strings that prepare_body() looks at: quotes, digits, and non-ASCII (an error there). */
+static const bool outside_special[256] = {
+	['"'] = true,
+	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
+	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
+	[0x80 ... 0xff] = true,
+};
+
+/*
+ * The end of the run of plain string bytes (ASCII, neither '"' nor '\\')
+ * that starts at p[i]: eight bytes at a time while all eight are plain
+ * (a zero byte in v ^ '"' or v ^ '\\' is one of those; the high bit is
+ * non-ASCII), then byte by byte.
+ */
+static size_t
+plain_run(const unsigned char *p, size_t i, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+
+	while (len - i >= 8) {
+		uint64_t v, q, b;
+
+		memcpy(&v, p + i, 8);
+		q = v ^ (ones * '"');
+		b = v ^ (ones * '\\');
+		if ((((q - ones) & ~q) | ((b - ones) & ~b) | v) & high)
+			break;
+		i += 8;
+	}
+	while (i < len && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+		i++;
+	return i;
+}
+
 /*
  * Make body readable by json-c without loss: strictly valid UTF-8 (json-c
  * checks only the shape of sequences, PostgreSQL checks all), no \u0000
@@ -929,8 +964,7 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 
 		if (in_string) {
 			/* the common case first: a run of ASCII that is neither a quote nor a backslash */
-			while (i < len && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
-				i++;
+			i = plain_run(p, i, len);
 			if (i == len)
 				break;
 			if (p[i] == '\\') {
@@ -954,6 +988,10 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 			}
 		} else if (p[i] == '"') {
 			in_string = true;
+		} else if (!outside_special[p[i]]) {
+			/* white space and punctuation between values: nothing to check */
+			while (i + n < len && !outside_special[p[i + n]])
+				n++;
 		} else if (p[i] >= '0' && p[i] <= '9') {
 			while (i + n < len && p[i + n] >= '0' && p[i + n] <= '9')
 				n++;
