@@ -172,11 +172,13 @@ write_double(struct buf *b, json_object *o)
  * integers.  prepare_body() turned every integer too long for 64 bits into
  * a double, so int64 holds them all.
  */
-static int
-write_int(struct buf *b, int64_t v)
+#define INT_TEXT_SIZE 24
+
+/* v in decimal, written to the end of tmp; returns where it starts (it ends at tmp + INT_TEXT_SIZE). */
+static char *
+int_text(char tmp[INT_TEXT_SIZE], int64_t v)
 {
-	char tmp[24];
-	char *p = tmp + sizeof(tmp);
+	char *p = tmp + INT_TEXT_SIZE;
 	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
 
 	do {
@@ -185,7 +187,16 @@ write_int(struct buf *b, int64_t v)
 	} while (u != 0);
 	if (v < 0)
 		*--p = '-';
-	return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+	return p;
+}
+
+static int
+write_int(struct buf *b, int64_t v)
+{
+	char tmp[INT_TEXT_SIZE];
+	char *p = int_text(tmp, v);
+
+	return buf_append(b, p, (size_t)(tmp + INT_TEXT_SIZE - p));
 }
 
 static int
@@ -295,7 +306,7 @@ v_text(struct norm *n, json_object *o)
 static char *
 v_int(struct norm *n, json_object *o)
 {
-	char tmp[32];
+	char tmp[INT_TEXT_SIZE], *p;
 	double d;
 
 	if (o == NULL || n->err != 0)
@@ -305,16 +316,16 @@ v_int(struct norm *n, json_object *o)
 
 		if (i < INT_MIN || i > INT_MAX)
 			return NULL;
-		snprintf(tmp, sizeof(tmp), "%lld", (long long)i);
+		p = int_text(tmp, i);
 	} else if (json_object_is_type(o, json_type_double)) {
 		d = json_object_get_double(o);
 		if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d))
 			return NULL;
-		snprintf(tmp, sizeof(tmp), "%.0f", d);
+		p = int_text(tmp, (int64_t)d);
 	} else {
 		return NULL;
 	}
-	return copy_text(n, tmp, strlen(tmp));
+	return copy_text(n, p, (size_t)(tmp + INT_TEXT_SIZE - p));
 }
 
 /* A JSON number as numeric text, exactly as the API wrote it. */
@@ -437,10 +448,10 @@ put(struct row *r, char *v)
 static void
 put_ordinal(struct row *r, size_t i)
 {
-	char tmp[24];
+	char tmp[INT_TEXT_SIZE];
+	char *p = int_text(tmp, (int64_t)i);
 
-	snprintf(tmp, sizeof(tmp), "%zu", i);
-	put(r, copy_text(r->n, tmp, strlen(tmp)));
+	put(r, copy_text(r->n, p, (size_t)(tmp + INT_TEXT_SIZE - p)));
 }
 
 /* The key every child row starts with: the run ID and the ordinals of its ancestors. */
@@ -640,14 +651,24 @@ field_row(struct flat *f, json_object *v, json_object *initial, bool initial_pre
 static bool
 path_push(struct flat *f, const char *key, size_t index)
 {
-	int w = key != NULL ? snprintf(f->path + f->len, sizeof(f->path) - f->len, "%s%s", f->len > 0 ? "." : "", key)
-			    : snprintf(f->path + f->len, sizeof(f->path) - f->len, "[%zu]", index);
+	char tmp[INT_TEXT_SIZE];
+	const char *seg = key != NULL ? key : int_text(tmp, (int64_t)index);
+	size_t slen = key != NULL ? strlen(key) : (size_t)(tmp + INT_TEXT_SIZE - seg);
+	size_t w = slen + (key != NULL ? (f->len > 0 ? 1 : 0) : 2);
+	char *d = f->path + f->len;
 
-	if (w < 0 || (size_t)w >= sizeof(f->path) - f->len) {
+	if (w >= sizeof(f->path) - f->len) {
 		f->path[f->len] = '\0';
 		return false;
 	}
-	f->len += (size_t)w;
+	if (key == NULL || f->len > 0)
+		*d++ = key != NULL ? '.' : '[';
+	memcpy(d, seg, slen);
+	d += slen;
+	if (key == NULL)
+		*d++ = ']';
+	*d = '\0';
+	f->len += w;
 	return true;
 }
 
