@@ -16,8 +16,10 @@
 -- Not kept: TRUNCATE processor_runs alone no longer refuses while extracted_fields has rows.
 -- The check reads the new rows as one set (a transition table): one anti-join per statement.
 --
--- The index extracted_fields_path (processor_name, path) stays: it costs about a sixth of the INSERT, but it
--- is what a query for one extractor's field across runs uses (docs/queries.md, field_quality by path).
+-- The index extracted_fields_path (processor_name, path) stays, although it costs about a sixth of the INSERT
+-- and neither the views nor docs/queries.md use it (field_quality reads the whole table; "WHERE path = ..."
+-- alone cannot use an index led by processor_name): a look-up of one extractor's field across runs does
+-- (at 300,000 fields: 0.6 ms with it, 52 ms without).
 
 ALTER TABLE extracted_fields DROP CONSTRAINT extracted_fields_run_id_processor_ordinal_fkey;
 
