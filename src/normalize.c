@@ -56,11 +56,30 @@ const struct table_def normalize_tables[T_COUNT] = {
 #define MAX_DEPTH 128
 
 /* State of one normalization: the rows being built and the first error. */
+/*
+ * Where the run's raw JSON holds the objects and arrays near its top (the
+ * run's metadata, every outputs[].output, initialOutput, config, ...).
+ * They are columns too, and their JSON is the same text wherever it is
+ * written: v_json() copies it from raw instead of writing it again.
+ */
+#define SPAN_DEPTH 3
+#define SPAN_MAX 256
+
+struct spans {
+	size_t n;
+	struct {
+		const json_object *o;
+		size_t off, len;
+	} s[SPAN_MAX];
+};
+
 struct norm {
 	struct run_rows *rr;
 	const char *run_id;	/* the run's own ID, first column of every child row */
 	bool file_contents;
 	int err;		/* first failure (-ENOMEM); later calls become no-ops */
+	const char *raw;	/* the run's raw JSON, once written, with spans into it */
+	struct spans spans;
 };
 
 /* A row being filled left to right, one put per column in the table's order. */
@@ -95,7 +114,7 @@ get_type(json_object *o, const char *key, json_type type)
 
 /* --- JSON writing, with presigned URLs and NUL characters left out --- */
 
-static int write_json(struct buf *b, json_object *o, bool file_contents);
+static int write_json(struct buf *b, json_object *o, bool file_contents, struct spans *sp, int depth);
 
 static int
 write_string(struct buf *b, const char *s, size_t len)
@@ -199,9 +218,23 @@ write_int(struct buf *b, int64_t v)
 	return buf_append(b, p, (size_t)(tmp + INT_TEXT_SIZE - p));
 }
 
-static int
-write_json(struct buf *b, json_object *o, bool file_contents)
+/* Note where o's JSON went in b, when sp records and o is near enough the top. */
+static void
+span_note(struct spans *sp, int depth, const json_object *o, size_t start, size_t end)
 {
+	if (sp == NULL || depth > SPAN_DEPTH || sp->n == SPAN_MAX)
+		return;
+	sp->s[sp->n].o = o;
+	sp->s[sp->n].off = start;
+	sp->s[sp->n].len = end - start;
+	sp->n++;
+}
+
+/* o as JSON text; with sp, the places of its objects and arrays down to SPAN_DEPTH are noted. */
+static int
+write_json(struct buf *b, json_object *o, bool file_contents, struct spans *sp, int depth)
+{
+	size_t start = b->len;
 	int rc = 0;
 	bool first = true;
 
@@ -216,9 +249,13 @@ write_json(struct buf *b, json_object *o, bool file_contents)
 			if (i > 0)
 				rc = buf_append(b, ",", 1);
 			if (rc == 0)
-				rc = write_json(b, json_object_array_get_idx(o, i), file_contents);
+				rc = write_json(b, json_object_array_get_idx(o, i), file_contents, sp, depth + 1);
 		}
-		return rc != 0 ? rc : buf_append(b, "]", 1);
+		if (rc == 0)
+			rc = buf_append(b, "]", 1);
+		if (rc == 0)
+			span_note(sp, depth, o, start, b->len);
+		return rc;
 	case json_type_object:
 		rc = buf_append(b, "{", 1);
 		json_object_object_foreach(o, key, val) {
@@ -234,9 +271,13 @@ write_json(struct buf *b, json_object *o, bool file_contents)
 			if (rc == 0)
 				rc = buf_append(b, ":", 1);
 			if (rc == 0)
-				rc = write_json(b, val, file_contents);
+				rc = write_json(b, val, file_contents, sp, depth + 1);
 		}
-		return rc != 0 ? rc : buf_append(b, "}", 1);
+		if (rc == 0)
+			rc = buf_append(b, "}", 1);
+		if (rc == 0)
+			span_note(sp, depth, o, start, b->len);
+		return rc;
 	case json_type_boolean:
 		return json_object_get_boolean(o) ? buf_append(b, "true", 4) : buf_append(b, "false", 5);
 	case json_type_int:
@@ -265,6 +306,11 @@ copy_text(struct norm *n, const char *s, size_t len)
 
 	if (d == NULL)
 		return fail_oom(n);
+	if (memchr(s, '\0', len) == NULL) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+		return d;
+	}
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] != '\0')
 			d[j++] = s[i];
@@ -282,13 +328,37 @@ v_json(struct norm *n, json_object *o)
 
 	if (o == NULL || n->err != 0)
 		return NULL;
+	if (n->raw != NULL && (json_object_is_type(o, json_type_object) || json_object_is_type(o, json_type_array))) {
+		for (size_t i = 0; i < n->spans.n; i++) {
+			if (n->spans.s[i].o == o)
+				return copy_text(n, n->raw + n->spans.s[i].off, n->spans.s[i].len);
+		}
+	}
 	buf_init(&b, SIZE_MAX);
-	rc = write_json(&b, o, n->file_contents);
+	rc = write_json(&b, o, n->file_contents, NULL, 0);
 	if (rc != 0) {
 		buf_free(&b);
 		return fail_oom(n);
 	}
 	return buf_steal(&b);
+}
+
+/* The run's raw JSON, its spans noted for v_json(); NULL when out of memory. */
+static char *
+v_raw(struct norm *n, json_object *run)
+{
+	struct buf b;
+
+	if (n->err != 0)
+		return NULL;
+	buf_init(&b, SIZE_MAX);
+	n->spans.n = 0;
+	if (write_json(&b, run, n->file_contents, &n->spans, 0) != 0) {
+		buf_free(&b);
+		return fail_oom(n);
+	}
+	n->raw = buf_steal(&b);
+	return (char *)n->raw;
 }
 
 /* A string as text; another scalar (an enum that came as a number) as its JSON text. */
@@ -888,6 +958,8 @@ static void
 run_row(struct norm *n, json_object *run)
 {
 	json_object *wf = get(run, "workflow");
+	/* first: the columns below that hold parts of it copy them from it */
+	char *raw = v_raw(n, run);
 	struct row r = row_add(n, T_RUNS);
 
 	put(&r, v_text(n, get(run, "id")));
@@ -909,8 +981,8 @@ run_row(struct norm *n, json_object *run)
 	put(&r, v_time(n, get(run, "endTime")));
 	put(&r, credits(n, run));
 	put(&r, v_json(n, get(run, "metadata")));
-	put(&r, v_json(n, run));
-	put(&r, snapshot_hash(n, r.cell != NULL && r.i > 0 ? r.cell[r.i - 1] : NULL));
+	put(&r, raw);
+	put(&r, snapshot_hash(n, raw));
 	row_done(&r);
 }
 
@@ -1096,7 +1168,7 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 {
 	struct json_tokener *tok = NULL;
 	json_object *root = NULL, *run;
-	struct norm n = { NULL, expected_id, file_contents, 0 };
+	struct norm n = { .run_id = expected_id, .file_contents = file_contents };
 	enum json_tokener_error jerr;
 	struct buf clean;
 	bool changed;
