@@ -14,8 +14,9 @@ buf_init(struct buf *b, size_t max)
 	b->max = max;
 }
 
+/* Make room for n more bytes and the NUL; see buf.h. */
 int
-buf_append(struct buf *b, const void *p, size_t n)
+buf_reserve(struct buf *b, size_t n)
 {
 	if (n > b->max - b->len)
 		return -EFBIG;
@@ -31,6 +32,17 @@ buf_append(struct buf *b, const void *p, size_t n)
 		b->data = d;
 		b->cap = cap;
 	}
+	return 0;
+}
+
+/* The slow path of buf_append(); see buf.h. */
+int
+buf_append_grow(struct buf *b, const void *p, size_t n)
+{
+	int rc = buf_reserve(b, n);
+
+	if (rc != 0)
+		return rc;
 	if (n > 0)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;

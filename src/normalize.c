@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +56,30 @@ const struct table_def normalize_tables[T_COUNT] = {
 #define MAX_DEPTH 128
 
 /* State of one normalization: the rows being built and the first error. */
+/*
+ * Where the run's raw JSON holds the objects and arrays near its top (the
+ * run's metadata, every outputs[].output, initialOutput, config, ...).
+ * They are columns too, and their JSON is the same text wherever it is
+ * written: v_json() copies it from raw instead of writing it again.
+ */
+#define SPAN_DEPTH 3
+#define SPAN_MAX 256
+
+struct spans {
+	size_t n;
+	struct {
+		const json_object *o;
+		size_t off, len;
+	} s[SPAN_MAX];
+};
+
 struct norm {
 	struct run_rows *rr;
 	const char *run_id;	/* the run's own ID, first column of every child row */
 	bool file_contents;
 	int err;		/* first failure (-ENOMEM); later calls become no-ops */
+	const char *raw;	/* the run's raw JSON, once written, with spans into it */
+	struct spans spans;
 };
 
 /* A row being filled left to right, one put per column in the table's order. */
@@ -94,7 +114,7 @@ get_type(json_object *o, const char *key, json_type type)
 
 /* --- JSON writing, with presigned URLs and NUL characters left out --- */
 
-static int write_json(struct buf *b, json_object *o, bool file_contents);
+static int write_json(struct buf *b, json_object *o, bool file_contents, struct spans *sp, int depth);
 
 static int
 write_string(struct buf *b, const char *s, size_t len)
@@ -166,9 +186,55 @@ write_double(struct buf *b, json_object *o)
 	return buf_append_str(b, text);
 }
 
-static int
-write_json(struct buf *b, json_object *o, bool file_contents)
+/*
+ * An integer as JSON, without printf: most numbers of a response are
+ * integers.  prepare_body() turned every integer too long for 64 bits into
+ * a double, so int64 holds them all.
+ */
+#define INT_TEXT_SIZE 24
+
+/* v in decimal, written to the end of tmp; returns where it starts (it ends at tmp + INT_TEXT_SIZE). */
+static char *
+int_text(char tmp[INT_TEXT_SIZE], int64_t v)
 {
+	char *p = tmp + INT_TEXT_SIZE;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do {
+		*--p = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	return p;
+}
+
+static int
+write_int(struct buf *b, int64_t v)
+{
+	char tmp[INT_TEXT_SIZE];
+	char *p = int_text(tmp, v);
+
+	return buf_append(b, p, (size_t)(tmp + INT_TEXT_SIZE - p));
+}
+
+/* Note where o's JSON went in b, when sp records and o is near enough the top. */
+static void
+span_note(struct spans *sp, int depth, const json_object *o, size_t start, size_t end)
+{
+	if (sp == NULL || depth > SPAN_DEPTH || sp->n == SPAN_MAX)
+		return;
+	sp->s[sp->n].o = o;
+	sp->s[sp->n].off = start;
+	sp->s[sp->n].len = end - start;
+	sp->n++;
+}
+
+/* o as JSON text; with sp, the places of its objects and arrays down to SPAN_DEPTH are noted. */
+static int
+write_json(struct buf *b, json_object *o, bool file_contents, struct spans *sp, int depth)
+{
+	size_t start = b->len;
 	int rc = 0;
 	bool first = true;
 
@@ -183,9 +249,13 @@ write_json(struct buf *b, json_object *o, bool file_contents)
 			if (i > 0)
 				rc = buf_append(b, ",", 1);
 			if (rc == 0)
-				rc = write_json(b, json_object_array_get_idx(o, i), file_contents);
+				rc = write_json(b, json_object_array_get_idx(o, i), file_contents, sp, depth + 1);
 		}
-		return rc != 0 ? rc : buf_append(b, "]", 1);
+		if (rc == 0)
+			rc = buf_append(b, "]", 1);
+		if (rc == 0)
+			span_note(sp, depth, o, start, b->len);
+		return rc;
 	case json_type_object:
 		rc = buf_append(b, "{", 1);
 		json_object_object_foreach(o, key, val) {
@@ -201,11 +271,17 @@ write_json(struct buf *b, json_object *o, bool file_contents)
 			if (rc == 0)
 				rc = buf_append(b, ":", 1);
 			if (rc == 0)
-				rc = write_json(b, val, file_contents);
+				rc = write_json(b, val, file_contents, sp, depth + 1);
 		}
-		return rc != 0 ? rc : buf_append(b, "}", 1);
+		if (rc == 0)
+			rc = buf_append(b, "}", 1);
+		if (rc == 0)
+			span_note(sp, depth, o, start, b->len);
+		return rc;
 	case json_type_boolean:
+		return json_object_get_boolean(o) ? buf_append(b, "true", 4) : buf_append(b, "false", 5);
 	case json_type_int:
+		return write_int(b, json_object_get_int64(o));
 	case json_type_double:
 		return write_double(b, o);
 	}
@@ -230,6 +306,11 @@ copy_text(struct norm *n, const char *s, size_t len)
 
 	if (d == NULL)
 		return fail_oom(n);
+	if (memchr(s, '\0', len) == NULL) {
+		memcpy(d, s, len);
+		d[len] = '\0';
+		return d;
+	}
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] != '\0')
 			d[j++] = s[i];
@@ -247,13 +328,37 @@ v_json(struct norm *n, json_object *o)
 
 	if (o == NULL || n->err != 0)
 		return NULL;
+	if (n->raw != NULL && (json_object_is_type(o, json_type_object) || json_object_is_type(o, json_type_array))) {
+		for (size_t i = 0; i < n->spans.n; i++) {
+			if (n->spans.s[i].o == o)
+				return copy_text(n, n->raw + n->spans.s[i].off, n->spans.s[i].len);
+		}
+	}
 	buf_init(&b, SIZE_MAX);
-	rc = write_json(&b, o, n->file_contents);
+	rc = write_json(&b, o, n->file_contents, NULL, 0);
 	if (rc != 0) {
 		buf_free(&b);
 		return fail_oom(n);
 	}
 	return buf_steal(&b);
+}
+
+/* The run's raw JSON, its spans noted for v_json(); NULL when out of memory. */
+static char *
+v_raw(struct norm *n, json_object *run)
+{
+	struct buf b;
+
+	if (n->err != 0)
+		return NULL;
+	buf_init(&b, SIZE_MAX);
+	n->spans.n = 0;
+	if (write_json(&b, run, n->file_contents, &n->spans, 0) != 0) {
+		buf_free(&b);
+		return fail_oom(n);
+	}
+	n->raw = buf_steal(&b);
+	return (char *)n->raw;
 }
 
 /* A string as text; another scalar (an enum that came as a number) as its JSON text. */
@@ -271,7 +376,7 @@ v_text(struct norm *n, json_object *o)
 static char *
 v_int(struct norm *n, json_object *o)
 {
-	char tmp[32];
+	char tmp[INT_TEXT_SIZE], *p;
 	double d;
 
 	if (o == NULL || n->err != 0)
@@ -281,16 +386,16 @@ v_int(struct norm *n, json_object *o)
 
 		if (i < INT_MIN || i > INT_MAX)
 			return NULL;
-		snprintf(tmp, sizeof(tmp), "%lld", (long long)i);
+		p = int_text(tmp, i);
 	} else if (json_object_is_type(o, json_type_double)) {
 		d = json_object_get_double(o);
 		if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d))
 			return NULL;
-		snprintf(tmp, sizeof(tmp), "%.0f", d);
+		p = int_text(tmp, (int64_t)d);
 	} else {
 		return NULL;
 	}
-	return copy_text(n, tmp, strlen(tmp));
+	return copy_text(n, p, (size_t)(tmp + INT_TEXT_SIZE - p));
 }
 
 /* A JSON number as numeric text, exactly as the API wrote it. */
@@ -413,10 +518,10 @@ put(struct row *r, char *v)
 static void
 put_ordinal(struct row *r, size_t i)
 {
-	char tmp[24];
+	char tmp[INT_TEXT_SIZE];
+	char *p = int_text(tmp, (int64_t)i);
 
-	snprintf(tmp, sizeof(tmp), "%zu", i);
-	put(r, copy_text(r->n, tmp, strlen(tmp)));
+	put(r, copy_text(r->n, p, (size_t)(tmp + INT_TEXT_SIZE - p)));
 }
 
 /* The key every child row starts with: the run ID and the ordinals of its ancestors. */
@@ -616,14 +721,24 @@ field_row(struct flat *f, json_object *v, json_object *initial, bool initial_pre
 static bool
 path_push(struct flat *f, const char *key, size_t index)
 {
-	int w = key != NULL ? snprintf(f->path + f->len, sizeof(f->path) - f->len, "%s%s", f->len > 0 ? "." : "", key)
-			    : snprintf(f->path + f->len, sizeof(f->path) - f->len, "[%zu]", index);
+	char tmp[INT_TEXT_SIZE];
+	const char *seg = key != NULL ? key : int_text(tmp, (int64_t)index);
+	size_t slen = key != NULL ? strlen(key) : (size_t)(tmp + INT_TEXT_SIZE - seg);
+	size_t w = slen + (key != NULL ? (f->len > 0 ? 1 : 0) : 2);
+	char *d = f->path + f->len;
 
-	if (w < 0 || (size_t)w >= sizeof(f->path) - f->len) {
+	if (w >= sizeof(f->path) - f->len) {
 		f->path[f->len] = '\0';
 		return false;
 	}
-	f->len += (size_t)w;
+	if (key == NULL || f->len > 0)
+		*d++ = key != NULL ? '.' : '[';
+	memcpy(d, seg, slen);
+	d += slen;
+	if (key == NULL)
+		*d++ = ']';
+	*d = '\0';
+	f->len += w;
 	return true;
 }
 
@@ -843,6 +958,8 @@ static void
 run_row(struct norm *n, json_object *run)
 {
 	json_object *wf = get(run, "workflow");
+	/* first: the columns below that hold parts of it copy them from it */
+	char *raw = v_raw(n, run);
 	struct row r = row_add(n, T_RUNS);
 
 	put(&r, v_text(n, get(run, "id")));
@@ -864,8 +981,8 @@ run_row(struct norm *n, json_object *run)
 	put(&r, v_time(n, get(run, "endTime")));
 	put(&r, credits(n, run));
 	put(&r, v_json(n, get(run, "metadata")));
-	put(&r, v_json(n, run));
-	put(&r, snapshot_hash(n, r.cell != NULL && r.i > 0 ? r.cell[r.i - 1] : NULL));
+	put(&r, raw);
+	put(&r, snapshot_hash(n, raw));
 	row_done(&r);
 }
 
@@ -882,27 +999,74 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Bytes outside strings that prepare_body() looks at: quotes, digits, and non-ASCII (an error there). */
+static const bool outside_special[256] = {
+	['"'] = true,
+	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
+	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
+	[0x80 ... 0xff] = true,
+};
+
 /*
- * A copy of body that json-c reads without loss: strictly valid UTF-8
- * (json-c checks only the shape of sequences, PostgreSQL checks all), no
- * \u0000 escapes (json-c would cut object keys there; PostgreSQL cannot
- * hold U+0000 at all), and integers too long for 64 bits marked as
- * floating point ("e0"), so json-c keeps their text instead of clamping.
+ * The end of the run of plain string bytes (ASCII, neither '"' nor '\\')
+ * that starts at p[i]: eight bytes at a time while all eight are plain
+ * (a zero byte in v ^ '"' or v ^ '\\' is one of those; the high bit is
+ * non-ASCII), then byte by byte.
+ */
+static size_t
+plain_run(const unsigned char *p, size_t i, size_t len)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+
+	while (len - i >= 8) {
+		uint64_t v, q, b;
+
+		memcpy(&v, p + i, 8);
+		q = v ^ (ones * '"');
+		b = v ^ (ones * '\\');
+		if ((((q - ones) & ~q) | ((b - ones) & ~b) | v) & high)
+			break;
+		i += 8;
+	}
+	while (i < len && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
+		i++;
+	return i;
+}
+
+/*
+ * Make body readable by json-c without loss: strictly valid UTF-8 (json-c
+ * checks only the shape of sequences, PostgreSQL checks all), no \u0000
+ * escapes (json-c would cut object keys there; PostgreSQL cannot hold
+ * U+0000 at all), and integers too long for 64 bits marked as floating
+ * point ("e0"), so json-c keeps their text instead of clamping.  Almost
+ * every body needs no change: then *changed is false and out stays empty,
+ * and body itself is parsed.  Otherwise out holds the changed copy.  Plain
+ * bytes are copied in spans, not one by one: this runs over every byte of
+ * every response.
  */
 static int
-prepare_body(const char *body, size_t len, struct buf *out, char *err, size_t errlen)
+prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char *err, size_t errlen)
 {
 	const unsigned char *p = (const unsigned char *)body;
 	bool in_string = false;
-	size_t i = 0;
+	size_t i = 0, copied = 0;	/* body[copied, i) is still to be copied when changed */
 
+	*changed = false;
 	while (i < len) {
 		size_t n = 1;
 
 		if (in_string) {
+			/* the common case first: a run of ASCII that is neither a quote nor a backslash */
+			i = plain_run(p, i, len);
+			if (i == len)
+				break;
 			if (p[i] == '\\') {
 				if (len - i >= 6 && memcmp(p + i, "\\u0000", 6) == 0) {
+					if (buf_append(out, p + copied, i - copied) != 0)
+						return -ENOMEM;
+					*changed = true;
 					i += 6;
+					copied = i;
 					continue;
 				}
 				n = len - i >= 2 ? 2 : 1;
@@ -917,23 +1081,29 @@ prepare_body(const char *body, size_t len, struct buf *out, char *err, size_t er
 			}
 		} else if (p[i] == '"') {
 			in_string = true;
+		} else if (!outside_special[p[i]]) {
+			/* white space and punctuation between values: nothing to check */
+			while (i + n < len && !outside_special[p[i + n]])
+				n++;
 		} else if (p[i] >= '0' && p[i] <= '9') {
 			while (i + n < len && p[i + n] >= '0' && p[i + n] <= '9')
 				n++;
 			if (n > 18 && (i + n >= len || (p[i + n] != '.' && p[i + n] != 'e' && p[i + n] != 'E'))) {
-				if (buf_append(out, p + i, n) != 0 || buf_append(out, "e0", 2) != 0)
+				if (buf_append(out, p + copied, i + n - copied) != 0 || buf_append(out, "e0", 2) != 0)
 					return -ENOMEM;
+				*changed = true;
 				i += n;
+				copied = i;
 				continue;
 			}
 		} else if (p[i] >= 0x80) {
 			errf(err, errlen, "response is not valid JSON: unexpected byte outside a string at byte %zu", i);
 			return -EINVAL;
 		}
-		if (buf_append(out, p + i, n) != 0)
-			return -ENOMEM;
 		i += n;
 	}
+	if (*changed && buf_append(out, p + copied, len - copied) != 0)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -998,9 +1168,10 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 {
 	struct json_tokener *tok = NULL;
 	json_object *root = NULL, *run;
-	struct norm n = { NULL, expected_id, file_contents, 0 };
+	struct norm n = { .run_id = expected_id, .file_contents = file_contents };
 	enum json_tokener_error jerr;
 	struct buf clean;
+	bool changed;
 	int rc = -EINVAL;
 
 	*out = NULL;
@@ -1009,15 +1180,17 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 		errf(err, errlen, "response body is empty");
 		goto out;
 	}
-	rc = prepare_body(body, len, &clean, err, errlen);
+	rc = prepare_body(body, len, &clean, &changed, err, errlen);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
 			errf(err, errlen, "out of memory");
 		goto out;
 	}
 	rc = -EINVAL;
-	body = clean.data;
-	len = clean.len;
+	if (changed) {
+		body = clean.data;
+		len = clean.len;
+	}
 	if (len > INT_MAX) {
 		errf(err, errlen, "response is too large to parse");
 		goto out;
@@ -1027,7 +1200,8 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 		rc = -ENOMEM;
 		goto out;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	/* no JSON_TOKENER_VALIDATE_UTF8: prepare_body() checked every byte already, and more strictly */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, body, (int)len);
 	jerr = json_tokener_get_error(tok);
 	if (jerr == json_tokener_continue) {
@@ -1039,11 +1213,13 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 		     json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
 		goto out;
 	}
-	if (json_tokener_get_parse_end(tok) < len &&
-	    strspn(body + json_tokener_get_parse_end(tok), " \t\r\n") < len - json_tokener_get_parse_end(tok)) {
-		errf(err, errlen, "response is not valid JSON: trailing data at byte %zu",
-		     json_tokener_get_parse_end(tok));
-		goto out;
+	/* body is not NUL-terminated when it is the caller's own bytes */
+	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n') {
+			errf(err, errlen, "response is not valid JSON: trailing data at byte %zu",
+			     json_tokener_get_parse_end(tok));
+			goto out;
+		}
 	}
 	run = check_envelope(root, expected_id, err, errlen);
 	if (run == NULL)

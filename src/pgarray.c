@@ -3,42 +3,67 @@
 
 #include "pgarray.h"
 
-/* One element, double-quoted: only '"' and '\' need a backslash inside quotes (array_in). */
-static int
-append_element(struct buf *b, const char *v)
-{
-	int rc;
-
-	if (v == NULL)
-		return buf_append(b, "NULL", 4);
-	rc = buf_append(b, "\"", 1);
-	while (rc == 0 && *v != '\0') {
-		size_t plain = strcspn(v, "\"\\");
-
-		if (plain > 0)
-			rc = buf_append(b, v, plain);
-		v += plain;
-		if (rc == 0 && *v != '\0') {
-			char esc[2] = { '\\', *v };
-
-			rc = buf_append(b, esc, 2);
-			v++;
-		}
-	}
-	return rc != 0 ? rc : buf_append(b, "\"", 1);
-}
-
-/* Append a text[] literal; see pgarray.h. */
+/*
+ * Append a text[] literal; see pgarray.h.  Two passes: the first measures
+ * (lengths, quotes and backslashes), the buffer grows once, the second
+ * copies, element by element with memcpy when nothing in it needs a
+ * backslash.  Rows of a big run make literals of megabytes.
+ */
 int
 pgarray_append(struct buf *b, const char *const *values, size_t n, size_t stride)
 {
-	int rc = buf_append(b, "{", 1);
+	size_t need = 2 + (n > 0 ? n - 1 : 0);
+	char *d;
+	int rc;
 
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		if (i > 0)
-			rc = buf_append(b, ",", 1);
-		if (rc == 0)
-			rc = append_element(b, values[i * stride]);
+	for (size_t i = 0; i < n; i++) {
+		const char *v = values[i * stride];
+
+		if (v == NULL) {
+			need += 4;
+			continue;
+		}
+		need += 2;
+		for (const char *e = v;; e++) {
+			e += strcspn(e, "\"\\");
+			if (*e == '\0') {
+				need += (size_t)(e - v);
+				break;
+			}
+			need++;		/* its backslash */
+		}
 	}
-	return rc != 0 ? rc : buf_append(b, "}", 1);
+	rc = buf_reserve(b, need);
+	if (rc != 0)
+		return rc;
+	d = b->data + b->len;
+	*d++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		const char *v = values[i * stride];
+
+		if (i > 0)
+			*d++ = ',';
+		if (v == NULL) {
+			memcpy(d, "NULL", 4);
+			d += 4;
+			continue;
+		}
+		*d++ = '"';
+		for (;;) {
+			size_t plain = strcspn(v, "\"\\");
+
+			memcpy(d, v, plain);
+			d += plain;
+			v += plain;
+			if (*v == '\0')
+				break;
+			*d++ = '\\';
+			*d++ = *v++;
+		}
+		*d++ = '"';
+	}
+	*d++ = '}';
+	b->len = (size_t)(d - b->data);
+	*d = '\0';
+	return 0;
 }

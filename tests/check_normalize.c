@@ -1902,6 +1902,22 @@ START_TEST(test_sha256)
 		sha256_update(&c, "aaaaaaa", i + 7 <= 1000000 ? 7 : (size_t)(1000000 - i));
 	sha256_hex(&c, hex);
 	ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	/* the same in one piece (whole blocks straight from the caller), and in pieces of 1000 after 3 */
+	{
+		static char a[1000000];
+
+		memset(a, 'a', sizeof(a));
+		sha256_init(&c);
+		sha256_update(&c, a, sizeof(a));
+		sha256_hex(&c, hex);
+		ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+		sha256_init(&c);
+		sha256_update(&c, a, 3);
+		for (size_t i = 3; i < sizeof(a); i += 1000)
+			sha256_update(&c, a + i, i + 1000 <= sizeof(a) ? 1000 : sizeof(a) - i);
+		sha256_hex(&c, hex);
+		ck_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	}
 }
 END_TEST
 
