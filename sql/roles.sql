@@ -60,5 +60,8 @@ REVOKE ALL ON ALL TABLES IN SCHEMA :"schema" FROM PUBLIC;
 -- What the migrations so far declared readable (nothing yet before the daemon's first start).
 SELECT to_regprocedure(format('%I.grant_reader(text[])', :'schema')) IS NOT NULL AS have_grant_reader \gset
 \if :have_grant_reader
+-- as its owner, not as the superuser running this: the daemon's role owns (and may have changed) that code
+SET ROLE extend_syncd;
 SELECT format('SELECT %I.grant_reader()', :'schema') \gexec
+RESET ROLE;
 \endif

@@ -385,9 +385,10 @@ check_consistency(const struct config *cfg, char *err, size_t errlen)
 		errf(err, errlen, "%s: api.workspace_id must not contain spaces or control characters", cfg->path);
 		return -EINVAL;
 	}
-	if (s[0] == '\0' || strlen(s) > 63 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(s) ||
+	/* at most 52: enqueue() notifies on "<schema>.sync_queue", and a channel name has at most 63 bytes */
+	if (s[0] == '\0' || strlen(s) > 52 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(s) ||
 	    (s[0] >= '0' && s[0] <= '9')) {
-		errf(err, errlen, "%s: database.schema must be a lower-case identifier of at most 63 characters",
+		errf(err, errlen, "%s: database.schema must be a lower-case identifier of at most 52 characters",
 		     cfg->path);
 		return -EINVAL;
 	}

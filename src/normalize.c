@@ -938,7 +938,10 @@ step_rows(struct norm *n, json_object *run)
  */
 #define SNAPSHOT_VERSION "extend-syncd snapshot 1\n"
 
-/* SHA-256 of the cleaned raw JSON (presigned URLs and, without file contents, contents gone), in hex. */
+/*
+ * SHA-256 of the cleaned raw JSON (presigned URLs and, without file
+ * contents, contents gone) and of store_file_contents itself, in hex.
+ */
 static char *
 snapshot_hash(struct norm *n, const char *raw)
 {
@@ -949,6 +952,8 @@ snapshot_hash(struct norm *n, const char *raw)
 		return NULL;
 	sha256_init(&c);
 	sha256_update(&c, SNAPSHOT_VERSION, strlen(SNAPSHOT_VERSION));
+	/* the rows of file contents come and go with store_file_contents, also where raw does not show it */
+	sha256_update(&c, n->file_contents ? "contents\n" : "no contents\n", n->file_contents ? 9 : 12);
 	sha256_update(&c, raw, strlen(raw));
 	sha256_hex(&c, hex);
 	return copy_text(n, hex, 64);

@@ -12,17 +12,23 @@
 
 /*
  * The compare-and-set on the lease comes first: it locks the queue row, so
- * a daemon whose lease was taken over writes nothing.  A newer enqueue()
- * (enqueue_gen moved on) keeps the run pending and due now.
+ * a daemon whose lease was taken over writes nothing.  The snapshot is the run as it is now unless something newer happened
+ * meanwhile: a newer enqueue() (enqueue_gen moved on), or a sweep that
+ * listed the run updated after the summary known when it was claimed
+ * (listed_updated_at past fetched_updated_at).  Then the run stays pending
+ * and is due now, so that change is fetched too.
  */
+#define SNAPSHOT_CURRENT \
+	"(enqueue_gen = $2::bigint AND (listed_updated_at IS NULL OR listed_updated_at <= fetched_updated_at))"
+
 static const char sql_queue[] =
 	"UPDATE sync_queue SET "
-	"  state = CASE WHEN enqueue_gen = $2::bigint THEN $3 ELSE 'pending' END, "
-	"  next_attempt_at = CASE WHEN enqueue_gen = $2::bigint THEN now() + make_interval(secs => $4::float8) "
+	"  state = CASE WHEN " SNAPSHOT_CURRENT " THEN $3 ELSE 'pending' END, "
+	"  next_attempt_at = CASE WHEN " SNAPSHOT_CURRENT " THEN now() + make_interval(secs => $4::float8) "
 	"    ELSE now() END, "
-	"  finished_at = CASE WHEN enqueue_gen = $2::bigint AND $3 = 'done' THEN now() END, "
+	"  finished_at = CASE WHEN " SNAPSHOT_CURRENT " AND $3 = 'done' THEN now() END, "
 	"  polls = $5::int, attempts = 0, last_status = $6, last_error = NULL, last_http_status = 200, "
-	"  priority = CASE WHEN enqueue_gen = $2::bigint THEN $8::smallint ELSE 0 END, "
+	"  priority = CASE WHEN " SNAPSHOT_CURRENT " THEN $8::smallint ELSE 0 END, "
 	"  last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
 	"WHERE run_id = $1 AND lease_owner = $7 AND lease_expires_at = $9::timestamptz";
 

@@ -610,7 +610,10 @@ static const struct {
 	{ "extend_2", true },
 	{ "_x", true },
 	{ "abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_0123456789", false },	/* 64 */
-	{ "abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_012345678", true },	/* 63 */
+	/* "<schema>.sync_queue", enqueue()'s NOTIFY channel, must fit in 63 bytes */
+	{ "abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_012345678", false },	/* 63 */
+	{ "abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz", false },	/* 53 */
+	{ "abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxy", true },	/* 52 */
 	{ "", false },
 	{ "Extend", false },
 	{ "ext-end", false },

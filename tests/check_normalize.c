@@ -1872,6 +1872,14 @@ START_TEST(test_content_hash)
 	ck_assert_str_eq(h, h_moved);
 	ck_assert_str_ne(h, h_renamed);
 	ck_assert_str_ne(h, h_nocontents);
+	{
+		/* files not tagged "object": "file" keep contents in raw, yet their rows follow the setting */
+		const char *untagged = replace_all(body, "\"object\": \"file\"", "\"object\": \"upload\"");
+
+		ck_assert_ptr_null(strstr(untagged, "\"object\": \"file\""));
+		ck_assert_str_ne(cell(norm_ok(untagged, strlen(untagged), fx->id, true), T_RUNS, 0, "content_hash"),
+				 cell(norm_ok(untagged, strlen(untagged), fx->id, false), T_RUNS, 0, "content_hash"));
+	}
 }
 END_TEST
 
