@@ -365,12 +365,7 @@ record_failure(struct loop *l, struct claim *c, bool permanent, double retry_aft
 static void
 describe_http_error(const struct fetch_result *r, char *out, size_t outlen)
 {
-	char msg[200];
-
-	if (normalize_error_message(r->body.data, r->body.len, msg, sizeof(msg)) == 0)
-		snprintf(out, outlen, "HTTP %ld: %s", r->http_status, msg);
-	else
-		snprintf(out, outlen, "HTTP %ld", r->http_status);
+	normalize_http_error(r->http_status, r->body.data, r->body.len, out, outlen);
 }
 
 /*

@@ -1322,3 +1322,15 @@ normalize_free(struct run_rows *rr)
 	}
 	free(rr);
 }
+
+/* A readable non-200 answer; see normalize.h. */
+void
+normalize_http_error(long status, const char *body, size_t len, char *out, size_t outlen)
+{
+	char msg[200];
+
+	if (normalize_error_message(body, len, msg, sizeof(msg)) == 0)
+		snprintf(out, outlen, "HTTP %ld: %s", status, msg);
+	else
+		snprintf(out, outlen, "HTTP %ld", status);
+}

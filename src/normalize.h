@@ -63,6 +63,9 @@ int normalize_body(const char *body, size_t len, const char *expected_id, bool f
  */
 int normalize_error_message(const char *body, size_t len, char *out, size_t outlen);
 
+/* A non-200 answer for a person: "HTTP <status>: <the API's message>", or "HTTP <status>" without one. */
+void normalize_http_error(long status, const char *body, size_t len, char *out, size_t outlen);
+
 /* The cell at row, column of table t. */
 const char *normalize_cell(const struct run_rows *rr, enum table_id t, size_t row, int col);
 

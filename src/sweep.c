@@ -431,12 +431,7 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 		return SWEEP_OK;
 	}
 	if (r->http_status == 401 || r->http_status == 402 || r->http_status == 403) {
-		char msg[200];
-
-		if (normalize_error_message(r->body.data, r->body.len, msg, sizeof(msg)) == 0)
-			snprintf(why, sizeof(why), "HTTP %ld: %s", r->http_status, msg);
-		else
-			snprintf(why, sizeof(why), "HTTP %ld", r->http_status);
+		normalize_http_error(r->http_status, r->body.data, r->body.len, why, sizeof(why));
 		sweep_fail(src, conn, false, AUTH_RETRY, why);
 		return SWEEP_AUTH;
 	}
@@ -445,12 +440,10 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 		return SWEEP_OK;
 	}
 	if (r->http_status != 200) {
-		char msg[200];
+		char http[sizeof(why) - 16];
 
-		if (normalize_error_message(r->body.data, r->body.len, msg, sizeof(msg)) == 0)
-			snprintf(why, sizeof(why), "list request: HTTP %ld: %s", r->http_status, msg);
-		else
-			snprintf(why, sizeof(why), "list request: HTTP %ld", r->http_status);
+		normalize_http_error(r->http_status, r->body.data, r->body.len, http, sizeof(http));
+		snprintf(why, sizeof(why), "list request: %s", http);
 		sweep_fail(src, conn, schedule_http_retryable(r->http_status), r->retry_after, why);
 		return SWEEP_OK;
 	}
