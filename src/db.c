@@ -189,6 +189,60 @@ db_exec_prepared(PGconn *conn, const char *name, int n, const char *const *value
 			   started);
 }
 
+/* COPY ... FROM STDIN without blocking; see db.h. */
+PGresult *
+db_copy_in(PGconn *conn, const char *command, const char *data, size_t len)
+{
+	/* a message at a time: libpq queues what it is given, the socket takes it as it can */
+	const size_t chunk = (size_t)1 << 20;
+	double started = now_mono();
+	PGresult *res;
+
+	if (conn == abandoned || PQsendQuery(conn, command) != 1 || await_result(conn, started) < 0)
+		return NULL;
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_COPY_IN) {
+		/* refused before any data (no such table?): that result, once the call is over */
+		PQclear(finish_call(conn, true, started));
+		return res;
+	}
+	PQclear(res);
+	while (len > 0) {
+		size_t n = len < chunk ? len : chunk;
+		int r = PQputCopyData(conn, data, (int)n);
+
+		if (r < 0)
+			return NULL;
+		if (r == 0) {
+			/* libpq's buffer is full: let the socket take some */
+			if (wait_socket(conn, true, started, 0) < 0) {
+				abandon(conn, started);
+				return NULL;
+			}
+			if (PQflush(conn) < 0 || PQconsumeInput(conn) == 0)
+				return NULL;
+			continue;
+		}
+		data += n;
+		len -= n;
+	}
+	for (;;) {
+		int r = PQputCopyEnd(conn, NULL);
+
+		if (r < 0)
+			return NULL;
+		if (r == 1)
+			break;
+		if (wait_socket(conn, true, started, 0) < 0) {
+			abandon(conn, started);
+			return NULL;
+		}
+		if (PQflush(conn) < 0 || PQconsumeInput(conn) == 0)
+			return NULL;
+	}
+	return finish_call(conn, true, started);
+}
+
 /* PQprepare() without blocking; see db.h. */
 PGresult *
 db_prepare_statement(PGconn *conn, const char *name, const char *query, int n, const Oid *types)

@@ -14,6 +14,7 @@
  *	PQexecPrepared(conn, name, n, ...)       db_exec_prepared(conn, name, n, ...)
  *	PQprepare(conn, name, sql, n, types)     db_prepare_statement(conn, name, sql, n, types)
  *	PQgetResult(conn)  (pipeline mode)       db_get_result(conn)
+ *	COPY ... FROM STDIN, PQputCopyData       db_copy_in(conn, command, data, len)
  *	PQconnectdbParams                        db_connect()
  *
  * They send without blocking (the connection is in non-blocking mode:
@@ -116,6 +117,13 @@ PGresult *db_exec_params(PGconn *conn, const char *command, int n, const Oid *ty
 /* PQexecPrepared() without blocking the loop; as db_exec_query(). */
 PGresult *db_exec_prepared(PGconn *conn, const char *name, int n, const char *const *values, const int *lengths,
 			   const int *formats, int result_format) __attribute__((warn_unused_result));
+
+/*
+ * COPY ... FROM STDIN (command) of data, len bytes in COPY's format, without
+ * blocking the loop; the COPY's result, as db_exec_query().
+ */
+PGresult *db_copy_in(PGconn *conn, const char *command, const char *data, size_t len)
+	__attribute__((warn_unused_result));
 
 /* PQprepare() without blocking the loop; as db_exec_query(). */
 PGresult *db_prepare_statement(PGconn *conn, const char *name, const char *query, int n, const Oid *types)

@@ -61,6 +61,15 @@ struct deferred {
 	int tries;		/* writes lost with the connection */
 };
 
+/* Fetched runs written together: one transaction, one statement per table, for up to STORE_BATCH runs. */
+#define STORE_BATCH 64
+
+struct batch_entry {
+	struct fetch_result *r;
+	struct run_rows *rr;
+	int tries;		/* as in struct deferred */
+};
+
 /* A result whose write lost the connection this often is dropped: its run is fetched again after its lease. */
 #define DEFERRED_TRIES 3
 
@@ -102,7 +111,12 @@ struct loop {
 	double db_retry_at, db_backoff, db_lost_at, db_logged_at, db_restored_at, db_lost_logged_at;
 	bool loss_announced;	/* "lost" was logged: "restored" will be too */
 	struct deferred *deferred;
-	double next_deferred;	/* results kept for a locked row: write them again at this time */
+	double next_deferred;
+
+	/* fetched runs to write at the end of this pass of the loop (empty between passes) */
+	struct batch_entry pending[STORE_BATCH];
+	struct store_item batch[STORE_BATCH];
+	size_t nbatch;	/* results kept for a locked row: write them again at this time */
 
 	char once_cutoff[40];	/* the database's time at the start: --once claims only runs due before it */
 	double timeout;		/* --timeout in seconds, 0 for none */
@@ -400,16 +414,13 @@ handle_auth_failure(struct loop *l, struct claim *c, const struct fetch_result *
 		  "(or on SIGHUP)", why, l->auth_pause);
 }
 
-/* Store a fetched run and schedule its next fetch; -1 when the database went away first. */
-static int
-handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
+/* When a fetched run is due again, and in what state its queue row is left. */
+static struct store_next
+next_fetch(const struct loop *l, const struct claim *c, const struct run_rows *rr)
 {
 	const struct config *cfg = l->cfg;
 	struct store_next next = { "pending", 0, 0, 1 };
-	char err[DB_ERR_SIZE];
 	enum run_phase phase = schedule_phase(rr->status);
-	double started;
-	int rc;
 
 	switch (phase) {
 	case PHASE_FINAL:
@@ -428,43 +439,130 @@ handle_run(struct loop *l, struct claim *c, struct run_rows *rr)
 	/* a run a sweep watches is fetched when a sweep shows it changed; the timers are only a safety net */
 	if (phase != PHASE_FINAL && c->listed && discover_covers(cfg, c->workflow_id))
 		next.delay = phase == PHASE_MOTION ? cfg->discover.recheck_active : cfg->discover.recheck_parked;
-	if (l->conn == NULL)
-		return -1;
-	started = now_mono();
-	rc = store_write_run(l->conn, rr, c, l->owner, &next, err, sizeof(err));
-	metrics_store(&l->m, now_mono() - started);
-	if (rc == STORE_LOCKED) {
+	return next;
+}
+
+/* What a write of the batch means for its run; -1 when its result must wait (database away, row locked). */
+static int
+handle_stored(struct loop *l, const struct store_item *it)
+{
+	const struct claim *c = it->c;
+	const char *status = it->rr->status;
+	enum run_phase phase = schedule_phase(status);
+
+	if (it->rc == STORE_LOCKED) {
 		/* another session holds a row: try later, as it is; not an attempt, and no second wait now */
-		log_run(LOG_LEVEL_WARNING, c->run_id, "could not store run: %s; kept, trying again in %.0fs", err,
+		log_run(LOG_LEVEL_WARNING, c->run_id, "could not store run: %s; kept, trying again in %.0fs", it->err,
 			LOCKED_RETRY);
 		return -1;
 	}
-	if (rc < 0) {
+	if (it->rc < 0) {
 		char why[DB_ERR_SIZE + 32];
 
 		l->m.store_failures++;
 		if (db_gone(l))
 			return -1;
-		log_run(LOG_LEVEL_ERROR, c->run_id, "could not store run: %s", err);
-		snprintf(why, sizeof(why), "could not store: %s", err);
+		log_run(LOG_LEVEL_ERROR, c->run_id, "could not store run: %s", it->err);
+		snprintf(why, sizeof(why), "could not store: %s", it->err);
 		/* a value PostgreSQL cannot hold: fetching the same body again would not help */
-		return record_failure(l, c, rc == STORE_RECURS, -1, 200, why);
+		return record_failure(l, (struct claim *)c, it->rc == STORE_RECURS, -1, 200, why);
 	}
-	if (rc == 0) {
+	if (it->rc == 0) {
 		log_run(LOG_LEVEL_WARNING, c->run_id, "lease lost while fetching (another daemon took the run over); "
 			"result dropped");
 		return 0;
 	}
 	l->m.synced++;
+	l->m.unchanged += it->unchanged;
 	l->m.last_success = (double)time(NULL);
 	if (phase == PHASE_FINAL)
-		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: done", rr->status);
-	else if (phase == PHASE_PARKED && (c->last_status == NULL || strcmp(c->last_status, rr->status) != 0))
-		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: parked, next check in %.0fs", rr->status,
-			next.delay);
+		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: done", status);
+	else if (phase == PHASE_PARKED && (c->last_status == NULL || strcmp(c->last_status, status) != 0))
+		log_run(LOG_LEVEL_INFO, c->run_id, "synced, status %s: parked, next check in %.0fs", status,
+			it->next.delay);
 	else
-		log_run(LOG_LEVEL_DEBUG, c->run_id, "synced, status %s: next check in %.1fs", rr->status, next.delay);
+		log_run(LOG_LEVEL_DEBUG, c->run_id, "synced, status %s: next check in %.1fs", status, it->next.delay);
 	return 0;
+}
+
+static void defer(struct loop *l, struct fetch_result *r, int tries);
+
+/*
+ * Write the runs the batch holds, together when the database takes them
+ * (group commit), and decide what each write means.  Returns how many
+ * results were kept because a row was locked.
+ */
+static int
+flush_batch(struct loop *l)
+{
+	size_t n = l->nbatch;
+	char err[DB_ERR_SIZE];
+	int locked = 0;
+
+	if (n == 0)
+		return 0;
+	l->nbatch = 0;
+	if (l->conn == NULL) {
+		/* nothing tried: every result waits for the database, no write lost it */
+		for (size_t i = 0; i < n; i++) {
+			defer(l, l->pending[i].r, l->pending[i].tries);
+			normalize_free(l->pending[i].rr);
+		}
+		return 0;
+	}
+	{
+		double started = now_mono(), each;
+
+		if (store_write_batch(l->conn, l->batch, n, l->owner, err, sizeof(err)) == 1) {
+			l->m.store_transactions++;
+		} else {
+			if (n > 1 && err[0] != '\0')
+				log_debug("%zu runs written one by one, as together they failed: %s", n, err);
+			for (size_t i = 0; i < n; i++)
+				l->m.store_transactions += l->batch[i].rc > 0;
+		}
+		each = (now_mono() - started) / (double)n;
+		for (size_t i = 0; i < n; i++)
+			metrics_store(&l->m, each);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct batch_entry *e = &l->pending[i];
+		const struct store_item *it = &l->batch[i];
+
+		if (handle_stored(l, it) == 0) {
+			queue_claim_free(e->r->data);
+			fetch_result_free(e->r);
+		} else {
+			locked += it->rc == STORE_LOCKED;
+			/* a write that lost the connection counts: a result that keeps doing so is dropped */
+			defer(l, e->r, e->tries + (it->rc != STORE_LOCKED && l->conn == NULL));
+		}
+		normalize_free(e->rr);
+	}
+	return locked;
+}
+
+/* Add a fetched run to the batch; it is written at the end of this pass of the loop, or when the batch is full. */
+static void
+batch_add(struct loop *l, struct fetch_result *r, struct run_rows *rr, int tries)
+{
+	struct claim *c = r->data;
+	struct store_item *it;
+
+	for (size_t i = 0; i < l->nbatch; i++) {
+		/* a run twice (a result that waited, and a new one): the older goes first */
+		if (strcmp(l->batch[i].c->run_id, c->run_id) == 0) {
+			(void)flush_batch(l);
+			break;
+		}
+	}
+	if (l->nbatch == STORE_BATCH)
+		(void)flush_batch(l);
+	l->pending[l->nbatch] = (struct batch_entry){ r, rr, tries };
+	it = &l->batch[l->nbatch++];
+	it->rr = rr;
+	it->c = c;
+	it->next = next_fetch(l, c, rr);
 }
 
 /* A page of a sweep: the sweeper applies it and asks for the next; the loop minds the key and the database. */
@@ -495,11 +593,12 @@ handle_list(struct loop *l, struct fetch_result *r)
 }
 
 /*
- * One finished request: decide what it means for its run.  Returns false
- * (keeping r) when the database is away and r must wait for it.
+ * One finished request: decide what it means for its run; a fetched run
+ * joins the batch to be written (flush_batch()).  Returns false (keeping r)
+ * when the database is away, or a row locked, and r must wait for it.
  */
 static bool
-handle_result(struct loop *l, struct fetch_result *r)
+handle_result(struct loop *l, struct fetch_result *r, int tries)
 {
 	struct claim *c = r->data;
 	char err[NORMALIZE_ERR_SIZE + 64];
@@ -539,7 +638,8 @@ handle_result(struct loop *l, struct fetch_result *r)
 			snprintf(err, sizeof(err), "invalid response: %s", why);
 			rc = record_failure(l, c, false, -1, r->http_status, err);
 		} else {
-			rc = handle_run(l, c, rr);
+			batch_add(l, r, rr, tries);
+			return true;
 		}
 		normalize_free(rr);
 	}
@@ -550,12 +650,43 @@ handle_result(struct loop *l, struct fetch_result *r)
 	return true;
 }
 
-/* Handle r now, or keep it until the database is back. */
+/*
+ * Keep r until the database is back or the row is free.  tries counts the
+ * writes of it that lost the connection: one that keeps doing so (a
+ * crashing backend?) is dropped, and its run fetched again after its lease.
+ */
 static void
-take_result(struct loop *l, struct fetch_result *r)
+defer(struct loop *l, struct fetch_result *r, int tries)
 {
 	struct deferred *d;
 
+	if (tries >= DEFERRED_TRIES) {
+		log_run(LOG_LEVEL_ERROR, ((struct claim *)r->data)->run_id, "dropping a result whose write lost the "
+			"database connection %d times; the run is fetched again when its lease ends", tries);
+		queue_claim_free(r->data);
+		fetch_result_free(r);
+		return;
+	}
+	d = malloc(sizeof(*d));
+	if (d == NULL) {
+		/* its lease expires and the run is fetched again: nothing is lost */
+		queue_claim_free(r->data);
+		fetch_result_free(r);
+		return;
+	}
+	d->r = r;
+	d->tries = tries;
+	d->next = l->deferred;
+	l->deferred = d;
+	/* kept for a locked row (or a lost connection): tried again soon, not at once */
+	if (l->next_deferred < now_mono())
+		l->next_deferred = now_mono() + LOCKED_RETRY;
+}
+
+/* Handle r now (a fetched run joins the batch), or keep it until the database is back. */
+static void
+take_result(struct loop *l, struct fetch_result *r)
+{
 	metrics_request(&l->m, r->http_status, r->seconds, r->body.len);
 	if (r->http_status == 429) {
 		const struct config *cfg = l->cfg;
@@ -566,64 +697,50 @@ take_result(struct loop *l, struct fetch_result *r)
 					 fetch_hold_remaining(l->fetch), 0) < (int)fetch_busy(l->fetch))
 			fetch_cancel_queued(l->fetch, release_cb, l);
 	}
-	if (handle_result(l, r))
-		return;
-	d = malloc(sizeof(*d));
-	if (d == NULL) {
-		/* its lease expires and the run is fetched again: nothing is lost */
-		queue_claim_free(r->data);
-		fetch_result_free(r);
-		return;
-	}
-	d->r = r;
-	d->tries = 0;
-	d->next = l->deferred;
-	l->deferred = d;
-	/* kept for a locked row (or a lost connection): tried again soon, not at once */
-	if (l->next_deferred < now_mono())
-		l->next_deferred = now_mono() + LOCKED_RETRY;
+	if (!handle_result(l, r, 0))
+		defer(l, r, 0);
 }
 
 /*
- * The database is back, or a row was locked a while ago: write what waits.
- * A row still locked ends the round (each try waits lock_timeout): that one
- * goes last, the others are tried at the next round, the loop goes on.
+ * The database is back, or a row was locked a while ago: write what waits,
+ * one at a time (a result that lost the connection goes alone, so that
+ * only a result that itself breaks it is ever dropped).  A row still locked
+ * ends the round (each try waits lock_timeout): that one goes last, the
+ * others are tried at the next round, the loop goes on.
  */
 static void
 flush_deferred(struct loop *l)
 {
-	struct deferred *d = l->deferred, *keep = NULL, **tail = &keep, *locked = NULL;
+	struct deferred *d = l->deferred, *keep = NULL, **tail = &keep;
+	bool locked = false;
 	int n = 0;
 
+	/* what fails again is kept anew, behind what is not tried this round */
 	l->deferred = NULL;
 	while (d != NULL) {
-		struct deferred *next = d->next;
+		struct deferred *next = d->next, *before = l->deferred;
+		struct fetch_result *r = d->r;
+		int tries = d->tries;
 
 		d->next = NULL;
-		if (locked != NULL) {
+		if (locked || l->conn == NULL) {
 			*tail = d;
 			tail = &d->next;
-		} else if (l->conn != NULL && handle_result(l, d->r)) {
-			free(d);
+			d = next;
+			continue;
+		}
+		free(d);
+		if (!handle_result(l, r, tries)) {
+			locked = l->conn != NULL;	/* kept with the connection up: a row locked elsewhere */
+			defer(l, r, tries);
+		} else if (flush_batch(l) > 0) {
+			locked = true;
+		} else if (l->deferred == before) {
 			n++;
-		} else if (l->conn != NULL) {
-			locked = d;	/* kept with the connection up: a row locked elsewhere */
-		} else if (++d->tries >= DEFERRED_TRIES) {
-			/* writing it takes the connection down (a crashing backend?): stop feeding it */
-			log_run(LOG_LEVEL_ERROR, ((struct claim *)d->r->data)->run_id, "dropping a result whose write "
-				"lost the database connection %d times; the run is fetched again when its lease ends",
-				d->tries);
-			queue_claim_free(d->r->data);
-			fetch_result_free(d->r);
-			free(d);
-		} else {
-			*tail = d;
-			tail = &d->next;
 		}
 		d = next;
 	}
-	if (locked != NULL)
-		*tail = locked;
+	*tail = l->deferred;
 	l->deferred = keep;
 	if (n > 0)
 		log_info("wrote %d result%s that waited for the database (away, or a row locked)", n,
@@ -642,6 +759,18 @@ free_deferred(struct loop *l)
 		fetch_result_free(d->r);
 		free(d);
 	}
+}
+
+/*
+ * While more runs are due, claim again once the fetcher holds this few: in
+ * chunks of half a batch (one statement for many runs, not one per freed
+ * slot), but before a request slot could go idle.
+ */
+static size_t
+refill_at(const struct config *cfg)
+{
+	return (size_t)(cfg->sync.claim_batch / 2 > cfg->api.max_in_flight ? cfg->sync.claim_batch / 2
+									      : cfg->api.max_in_flight);
 }
 
 /* Claim due runs and hand them to the fetcher; returns how many were claimed, or -1. */
@@ -1166,8 +1295,10 @@ wait_and_collect(struct loop *l, double now)
 	}
 	while ((r = fetch_next_result(l->fetch)) != NULL)
 		take_result(l, r);
-	/* a slot freed while more runs were due: claim again at once */
-	if (!l->claimed_all && fetch_busy(l->fetch) * 2 <= (size_t)l->cfg->sync.claim_batch)
+	/* what arrived together is written together: one transaction, one statement per table */
+	(void)flush_batch(l);
+	/* slots freed while more runs were due: claim again at once */
+	if (!l->claimed_all && fetch_busy(l->fetch) <= refill_at(l->cfg))
 		l->next_claim = fmin(l->next_claim, now_mono());
 	return 0;
 }
@@ -1226,7 +1357,7 @@ loop_run_until(struct config **cfgp, const char *config_path, enum loop_mode mod
 
 			if (n < 0)
 				l.next_claim = now + 1;
-			else if (l.claimed_all || n == 0)
+			else if (l.claimed_all || n == 0 || fetch_busy(l.fetch) > refill_at(l.cfg))
 				l.next_claim = now + l.cfg->sync.idle_poll;
 			if (l.mode != LOOP_FOREVER && nothing_left(&l))
 				break;

@@ -133,6 +133,11 @@ write_all(FILE *f, const struct metrics *m)
 	counter(f, "runs_failed_total", "Runs given up on (state failed)", m->failed);
 	counter(f, "response_bytes_total", "Bytes of response bodies received", m->bytes);
 	counter(f, "store_failures_total", "Store transactions that failed", m->store_failures);
+	counter(f, "store_transactions_total",
+		"Transactions that wrote fetched runs (snapshots_written_total / this: runs per transaction)",
+		m->store_transactions);
+	counter(f, "snapshots_unchanged_total",
+		"Snapshots written that were the stored one already: only their queue rows changed", m->unchanged);
 	family(f, "queue_runs", "gauge", "Runs in the queue by state");
 	fprintf(f, "extend_syncd_queue_runs{state=\"pending\"} %lld\n", m->queue.pending);
 	fprintf(f, "extend_syncd_queue_runs{state=\"done\"} %lld\n", m->queue.done);

@@ -25,6 +25,8 @@ struct metrics {
 	} requests[METRICS_STATUSES];
 	unsigned long long requests_other;
 	unsigned long long retries, rate_limited, synced, failed, bytes, store_failures;
+	unsigned long long store_transactions;	/* transactions that wrote runs: several runs each under load */
+	unsigned long long unchanged;		/* of synced: the stored snapshot already */
 	struct histogram request_seconds, store_seconds;
 	struct queue_stats queue;
 	double in_flight, rate;

@@ -1,4 +1,4 @@
-/* Writes one run's rows and its queue row in one transaction. */
+/* Writes runs' rows and their queue rows: several runs per transaction, each all or nothing. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,35 +11,46 @@
 #include "store.h"
 
 /*
- * The compare-and-set on the lease comes first: it locks the queue row, so
- * a daemon whose lease was taken over writes nothing.  The snapshot is the run as it is now unless something newer happened
+ * The compare-and-set on the lease comes first: it locks the queue rows, so
+ * a daemon whose lease was taken over writes nothing for that run.  The
+ * snapshot is the run as it is now unless something newer happened
  * meanwhile: a newer enqueue() (enqueue_gen moved on), or a sweep that
  * listed the run updated after the summary known when it was claimed
  * (listed_updated_at past fetched_updated_at).  Then the run stays pending
- * and is due now, so that change is fetched too.
+ * and is due now, so that change is fetched too.  The same statement says
+ * which runs are stored already as they are (same content hash): for those
+ * nothing but the queue row changes.
  */
 #define SNAPSHOT_CURRENT \
-	"(enqueue_gen = $2::bigint AND (listed_updated_at IS NULL OR listed_updated_at <= fetched_updated_at))"
+	"(q.enqueue_gen = b.gen AND (q.listed_updated_at IS NULL OR q.listed_updated_at <= q.fetched_updated_at))"
 
 static const char sql_queue[] =
-	"UPDATE sync_queue SET "
-	"  state = CASE WHEN " SNAPSHOT_CURRENT " THEN $3 ELSE 'pending' END, "
-	"  next_attempt_at = CASE WHEN " SNAPSHOT_CURRENT " THEN now() + make_interval(secs => $4::float8) "
-	"    ELSE now() END, "
-	"  finished_at = CASE WHEN " SNAPSHOT_CURRENT " AND $3 = 'done' THEN now() END, "
-	"  polls = $5::int, attempts = 0, last_status = $6, last_error = NULL, last_http_status = 200, "
-	"  priority = CASE WHEN " SNAPSHOT_CURRENT " THEN $8::smallint ELSE 0 END, "
-	"  last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
-	"WHERE run_id = $1 AND lease_owner = $7 AND lease_expires_at = $9::timestamptz";
+	"WITH u AS ("
+	"  UPDATE sync_queue q SET "
+	"    state = CASE WHEN " SNAPSHOT_CURRENT " THEN b.state ELSE 'pending' END, "
+	"    next_attempt_at = CASE WHEN " SNAPSHOT_CURRENT " THEN now() + make_interval(secs => b.delay) "
+	"      ELSE now() END, "
+	"    finished_at = CASE WHEN " SNAPSHOT_CURRENT " AND b.state = 'done' THEN now() END, "
+	"    polls = b.polls, attempts = 0, last_status = b.status, last_error = NULL, last_http_status = 200, "
+	"    priority = CASE WHEN " SNAPSHOT_CURRENT " THEN b.priority ELSE 0 END, "
+	"    last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
+	"  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::int[], $6::text[], $7::smallint[], "
+	"              $8::timestamptz[], $9::text[]) "
+	"    AS b (run_id, gen, state, delay, polls, status, priority, lease, content_hash) "
+	"  WHERE q.run_id = b.run_id AND q.lease_owner = $10 AND q.lease_expires_at = b.lease "
+	"  RETURNING q.run_id, b.content_hash) "
+	"SELECT u.run_id, EXISTS (SELECT 1 FROM workflow_runs w WHERE w.id = u.run_id AND w.content_hash = u.content_hash) "
+	"FROM u";
 
-/* A history row when the run is new, or its status is not the last one recorded. */
+/* The queue statement's array parameters, in order, and the owner's. */
+enum { Q_RUN_ID, Q_GEN, Q_STATE, Q_DELAY, Q_POLLS, Q_STATUS, Q_PRIORITY, Q_LEASE, Q_HASH, Q_COLS };
+
+/* A history row for each run that is new, or whose status is not the last one recorded. */
 static const char sql_history[] =
-	"INSERT INTO run_status_history (run_id, status) SELECT $1, $2 "
-	"WHERE (SELECT status FROM run_status_history WHERE run_id = $1 ORDER BY id DESC LIMIT 1) "
-	"  IS DISTINCT FROM $2";
-
-/* The stored snapshot is this one already (same content hash): nothing but the queue row changes. */
-static const char sql_unchanged[] = "SELECT 1 FROM workflow_runs WHERE id = $1 AND content_hash = $2";
+	"INSERT INTO run_status_history (run_id, status) "
+	"SELECT u.run_id, u.status FROM unnest($1::text[], $2::text[]) AS u (run_id, status) "
+	"WHERE (SELECT h.status FROM run_status_history h WHERE h.run_id = u.run_id ORDER BY h.id DESC LIMIT 1) "
+	"  IS DISTINCT FROM u.status";
 
 /* Deleting these three cascades to every other child table. */
 static const char *const parents[] = { "workflow_run_files", "processor_runs", "step_runs" };
@@ -55,56 +66,6 @@ append_columns(struct buf *sql, const struct table_def *def)
 	return 0;
 }
 
-/* INSERT for table t, named "store_<table>"; the run itself is an upsert. */
-static int
-prepare_insert(PGconn *conn, enum table_id t, char *err, size_t errlen)
-{
-	const struct table_def *def = &normalize_tables[t];
-	char name[96];
-	struct buf sql;
-	PGresult *res;
-	int rc = -1;
-
-	buf_init(&sql, 16384);
-	if (buf_append_str(&sql, "INSERT INTO ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " (") ||
-	    append_columns(&sql, def) < 0)
-		goto oom;
-	if (buf_append_str(&sql, ") VALUES ("))
-		goto oom;
-	for (int i = 0; i < def->ncols; i++) {
-		char p[16];
-
-		snprintf(p, sizeof(p), "%s$%d", i > 0 ? ", " : "", i + 1);
-		if (buf_append_str(&sql, p))
-			goto oom;
-	}
-	if (buf_append_str(&sql, ")"))
-		goto oom;
-	if (t == T_RUNS) {
-		/* every column but the key, and synced_at */
-		if (buf_append_str(&sql, " ON CONFLICT (id) DO UPDATE SET synced_at = now()"))
-			goto oom;
-		for (int i = 1; i < def->ncols; i++) {
-			if (buf_append_str(&sql, ", ") || buf_append_str(&sql, def->cols[i]) ||
-			    buf_append_str(&sql, " = EXCLUDED.") || buf_append_str(&sql, def->cols[i]))
-				goto oom;
-		}
-	}
-	snprintf(name, sizeof(name), "store_%s", def->name);
-	res = db_prepare_statement(conn, name, sql.data, 0, NULL);
-	if (PQresultStatus(res) == PGRES_COMMAND_OK)
-		rc = 0;
-	else
-		db_error(conn, res, err, errlen);
-	PQclear(res);
-	buf_free(&sql);
-	return rc;
-oom:
-	snprintf(err, errlen, "out of memory");
-	buf_free(&sql);
-	return -1;
-}
-
 static int
 prepare_one(PGconn *conn, const char *name, const char *sql, char *err, size_t errlen)
 {
@@ -117,11 +78,46 @@ prepare_one(PGconn *conn, const char *name, const char *sql, char *err, size_t e
 	return rc;
 }
 
+/* The upsert of one run, named "store_workflow_runs": every column but the key, and synced_at. */
+static int
+prepare_run_upsert(PGconn *conn, char *err, size_t errlen)
+{
+	const struct table_def *def = &normalize_tables[T_RUNS];
+	struct buf sql;
+	char p[16];
+	int rc = -1;
+
+	buf_init(&sql, 16384);
+	if (buf_append_str(&sql, "INSERT INTO ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " (") ||
+	    append_columns(&sql, def) < 0 || buf_append_str(&sql, ") VALUES ("))
+		goto oom;
+	for (int i = 0; i < def->ncols; i++) {
+		snprintf(p, sizeof(p), "%s$%d", i > 0 ? ", " : "", i + 1);
+		if (buf_append_str(&sql, p))
+			goto oom;
+	}
+	if (buf_append_str(&sql, ") ON CONFLICT (id) DO UPDATE SET synced_at = now()"))
+		goto oom;
+	for (int i = 1; i < def->ncols; i++) {
+		if (buf_append_str(&sql, ", ") || buf_append_str(&sql, def->cols[i]) ||
+		    buf_append_str(&sql, " = EXCLUDED.") || buf_append_str(&sql, def->cols[i]))
+			goto oom;
+	}
+	rc = prepare_one(conn, "store_workflow_runs", sql.data, err, errlen);
+	buf_free(&sql);
+	return rc;
+oom:
+	snprintf(err, errlen, "out of memory");
+	buf_free(&sql);
+	return -1;
+}
+
 /*
- * Bulk INSERT for child table t, named "store_bulk_<table>": every row of a
- * run in one statement, a text[] parameter per column, unnested in step and
- * cast to the column's type, as the row-at-a-time INSERT's parameters were.
- * The casts come from the catalog (format_type), never from data.
+ * Bulk INSERT for table t, named "store_bulk_<table>": the rows of every run
+ * of a transaction in one statement, a text[] parameter per column, unnested
+ * in step and cast to the column's type.  The casts come from the catalog
+ * (format_type), never from data.  The runs themselves are upserted: every
+ * column but the key, and synced_at.
  */
 static int
 prepare_bulk(PGconn *conn, enum table_id t, char *err, size_t errlen)
@@ -189,8 +185,7 @@ store_prepare(PGconn *conn, char *err, size_t errlen)
 	char name[64], sql[128];
 
 	if (prepare_one(conn, "store_queue", sql_queue, err, errlen) < 0 ||
-	    prepare_one(conn, "store_history", sql_history, err, errlen) < 0 ||
-	    prepare_one(conn, "store_unchanged", sql_unchanged, err, errlen) < 0)
+	    prepare_one(conn, "store_history", sql_history, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
 		snprintf(name, sizeof(name), "store_delete_%zu", i);
@@ -198,7 +193,7 @@ store_prepare(PGconn *conn, char *err, size_t errlen)
 		if (prepare_one(conn, name, sql, err, errlen) < 0)
 			return -1;
 	}
-	if (prepare_insert(conn, T_RUNS, err, errlen) < 0)
+	if (prepare_run_upsert(conn, err, errlen) < 0)
 		return -1;
 	for (int t = T_RUNS + 1; t < T_COUNT; t++) {
 		if (prepare_bulk(conn, (enum table_id)t, err, errlen) < 0)
@@ -207,35 +202,13 @@ store_prepare(PGconn *conn, char *err, size_t errlen)
 	return 0;
 }
 
-/*
- * Execute a prepared statement that returns no rows; rows affected, or -1
- * with err set on failure (STORE_RECURS when it would fail again alike).
- */
-static int
-exec_prepared(PGconn *conn, const char *name, int n, const char *const *params, char *err, size_t errlen)
-{
-	PGresult *res = db_exec_prepared(conn, name, n, params, NULL, NULL, 0);
-	int rc = -1;
-
-	if (PQresultStatus(res) == PGRES_COMMAND_OK)
-		rc = atoi(PQcmdTuples(res));
-	else
-		db_error(conn, res, err, errlen);
-	if (rc < 0 && db_error_recurs(res))
-		rc = STORE_RECURS;
-	if (rc < 0 && db_error_locked(res))
-		rc = STORE_LOCKED;
-	PQclear(res);
-	return rc;
-}
-
-/* The widest table's column count: the bulk statements' parameters. */
+/* The widest statement's parameter count: a table's columns, or the queue statement's arrays. */
 #define BULK_MAX_COLS 24
 
-/* A table's rows as one text[] literal per column, ready to be a bulk statement's parameters. */
+/* Rows as one text[] literal per column, ready to be a bulk statement's parameters. */
 struct bulk {
 	struct buf cols[BULK_MAX_COLS];
-	const char *params[BULK_MAX_COLS];
+	const char *params[BULK_MAX_COLS + 1];
 };
 
 /* The largest array literal PostgreSQL takes as one parameter. */
@@ -255,41 +228,56 @@ bulk_free(struct bulk *bk)
 		buf_free(&bk->cols[i]);
 }
 
-/* Fill bk->params with the column arrays of table t's rows; returns 0 or -1 with err set. */
+/* Start column i's literal over. */
 static int
-bulk_build(struct bulk *bk, const struct run_rows *rr, enum table_id t, char *err, size_t errlen)
+bulk_open(struct bulk *bk, int i)
+{
+	buf_reset(&bk->cols[i]);
+	return buf_append(&bk->cols[i], "{", 1);
+}
+
+/* End column i's literal and make it parameter i. */
+static int
+bulk_close(struct bulk *bk, int i)
+{
+	int rc = buf_append(&bk->cols[i], "}", 1);
+
+	bk->params[i] = bk->cols[i].data;
+	return rc;
+}
+
+/* Fill bk->params with the column arrays of table t's rows in the n runs rr; returns 0 or -1 with err set. */
+static int
+bulk_build(struct bulk *bk, struct run_rows *const *rr, size_t n, enum table_id t, char *err, size_t errlen)
 {
 	const struct table_def *def = &normalize_tables[t];
-	const struct table_rows *tr = &rr->t[t];
 
 	if (def->ncols > BULK_MAX_COLS) {
 		snprintf(err, errlen, "table \"%s\" has more than %d columns", def->name, BULK_MAX_COLS);
 		return -1;
 	}
 	for (int i = 0; i < def->ncols; i++) {
-		buf_reset(&bk->cols[i]);
-		if (pgarray_append(&bk->cols[i], (const char *const *)tr->cells + i, tr->nrows,
-				   (size_t)def->ncols) < 0) {
+		int rc = bulk_open(bk, i);
+
+		for (size_t r = 0; r < n && rc == 0; r++) {
+			const struct table_rows *tr = &rr[r]->t[t];
+
+			rc = pgarray_add(&bk->cols[i], (const char *const *)tr->cells + i, tr->nrows,
+					 (size_t)def->ncols);
+		}
+		if (rc != 0 || bulk_close(bk, i) != 0) {
 			snprintf(err, errlen, "the rows of table \"%s\" are too large to send", def->name);
 			return -1;
 		}
-		bk->params[i] = bk->cols[i].data;
 	}
 	return 0;
 }
 
-/* Row r of the run's own table (one row; upserted by itself, not in bulk). */
-static const char *const *
-run_row(const struct run_rows *rr, size_t r)
-{
-	return (const char *const *)rr->t[T_RUNS].cells + r * (size_t)normalize_tables[T_RUNS].ncols;
-}
-
-#ifdef LIBPQ_HAS_PIPELINING
 /*
- * A run's deletes and inserts go out in pipeline mode: one round trip per
- * PIPELINE_CHUNK statements instead of one each.  Results are read at every
- * chunk, so neither side's socket buffer fills up (libpq's deadlock warning).
+ * A transaction's statements after the queue's go out in pipeline mode: one
+ * round trip per PIPELINE_CHUNK statements instead of one each.  Results are
+ * read at every chunk, so neither side's socket buffer fills up (libpq's
+ * deadlock warning).  Without pipeline mode in libpq, one at a time.
  */
 #define PIPELINE_CHUNK 256
 
@@ -303,7 +291,39 @@ struct pipeline {
 	bool locked;		/* the first error was a lock held elsewhere */
 };
 
-/* Send a sync and read the results of everything queued; the first error goes to err. */
+/* Take one statement's result; the first error goes to p->err, later ones only say "aborted". */
+static void
+pipeline_result(struct pipeline *p, PGresult *res)
+{
+	if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK && !p->failed) {
+		db_error(p->conn, res, p->err, p->errlen);
+		p->failed = true;
+		p->recurs = db_error_recurs(res);
+		p->locked = db_error_locked(res);
+	}
+	PQclear(res);
+}
+
+static void
+pipeline_broken(struct pipeline *p)
+{
+	if (!p->failed)
+		db_error(p->conn, NULL, p->err, p->errlen);
+	p->failed = true;
+}
+
+#ifdef LIBPQ_HAS_PIPELINING
+static int
+pipeline_begin(struct pipeline *p)
+{
+	if (PQenterPipelineMode(p->conn) != 1) {
+		pipeline_broken(p);
+		return -1;
+	}
+	return 0;
+}
+
+/* Send a sync and read the results of everything queued. */
 static int
 pipeline_flush(struct pipeline *p)
 {
@@ -312,34 +332,22 @@ pipeline_flush(struct pipeline *p)
 	if (p->queued == 0)
 		return p->failed ? -1 : 0;
 	if (PQpipelineSync(p->conn) != 1) {
-		if (!p->failed)
-			db_error(p->conn, NULL, p->err, p->errlen);
-		p->failed = true;
+		pipeline_broken(p);
 		return -1;
 	}
 	while (p->queued > 0) {
 		res = db_get_result(p->conn);
 		if (res == NULL && db_broken(p->conn)) {
-			if (!p->failed)
-				db_error(p->conn, NULL, p->err, p->errlen);
-			p->failed = true;
+			pipeline_broken(p);
 			return -1;
 		}
 		if (res == NULL) {
 			p->queued--;	/* one statement's results are over */
 			continue;
 		}
-		if (PQresultStatus(res) != PGRES_COMMAND_OK && !p->failed) {
-			/* later statements only say "aborted": keep the first, real reason */
-			db_error(p->conn, res, p->err, p->errlen);
-			p->failed = true;
-			p->recurs = db_error_recurs(res);
-			p->locked = db_error_locked(res);
-		}
-		PQclear(res);
+		pipeline_result(p, res);
 		if (PQstatus(p->conn) == CONNECTION_BAD) {
-			if (!p->failed)
-				db_error(p->conn, NULL, p->err, p->errlen);
+			pipeline_broken(p);
 			return -1;
 		}
 	}
@@ -356,9 +364,7 @@ static int
 pipeline_send(struct pipeline *p, const char *name, int n, const char *const *params)
 {
 	if (PQsendQueryPrepared(p->conn, name, n, params, NULL, NULL, 0) != 1) {
-		if (!p->failed)
-			db_error(p->conn, NULL, p->err, p->errlen);
-		p->failed = true;
+		pipeline_broken(p);
 		return -1;
 	}
 	if (++p->queued >= PIPELINE_CHUNK)
@@ -366,142 +372,308 @@ pipeline_send(struct pipeline *p, const char *name, int n, const char *const *pa
 	return 0;
 }
 
+/*
+ * Read what is left and leave pipeline mode.  Only possible once every
+ * result is read; when it is not, the caller sees a connection still in
+ * pipeline mode and replaces it (db_gone).
+ */
 static int
-write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
+pipeline_end(struct pipeline *p)
 {
-	struct pipeline p = { conn, 0, err, errlen, false, false, false };
-	struct bulk bk;
-	char name[96];
-	int rc = 0;
-
-	if (PQenterPipelineMode(conn) != 1) {
-		db_error(conn, NULL, err, errlen);
-		return -1;
-	}
-	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]) && rc == 0; i++) {
-		snprintf(name, sizeof(name), "store_delete_%zu", i);
-		rc = pipeline_send(&p, name, 1, &rr->id);
-	}
-	for (size_t r = 0; r < rr->t[T_RUNS].nrows && rc == 0; r++)
-		rc = pipeline_send(&p, "store_workflow_runs", normalize_tables[T_RUNS].ncols, run_row(rr, r));
-	/* libpq copies the parameters when sending: the buffers are reused for the next table */
-	bulk_init(&bk);
-	for (int t = T_RUNS + 1; t < T_COUNT && rc == 0; t++) {
-		const struct table_def *def = &normalize_tables[t];
-
-		if (rr->t[t].nrows == 0)
-			continue;
-		if (bulk_build(&bk, rr, (enum table_id)t, err, errlen) < 0) {
-			p.failed = true;
-			rc = -1;
-			break;
-		}
-		snprintf(name, sizeof(name), "store_bulk_%s", def->name);
-		rc = pipeline_send(&p, name, def->ncols, bk.params);
-	}
-	bulk_free(&bk);
-	if (pipeline_flush(&p) < 0)
-		rc = -1;
-	/*
-	 * Only possible once every result is read.  When it is not, the caller
-	 * sees a connection still in pipeline mode and replaces it (db_gone).
-	 */
-	if (PQexitPipelineMode(conn) != 1 && rc == 0) {
-		db_error(conn, NULL, err, errlen);
-		rc = -1;
-	}
-	if (rc < 0 && p.recurs)
-		return STORE_RECURS;
-	return rc < 0 && p.locked ? STORE_LOCKED : rc;
+	(void)pipeline_flush(p);
+	if (PQexitPipelineMode(p->conn) != 1)
+		pipeline_broken(p);
+	return p->failed ? -1 : 0;
 }
 #else
 static int
-write_rows(PGconn *conn, const struct run_rows *rr, char *err, size_t errlen)
+pipeline_begin(struct pipeline *p)
 {
-	struct bulk bk;
-	char name[96];
-	int rc = 0;
+	(void)p;
+	return 0;
+}
 
-	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
-		snprintf(name, sizeof(name), "store_delete_%zu", i);
-		rc = exec_prepared(conn, name, 1, &rr->id, err, errlen);
-		if (rc < 0)
-			return rc;
-	}
-	for (size_t r = 0; r < rr->t[T_RUNS].nrows; r++) {
-		rc = exec_prepared(conn, "store_workflow_runs", normalize_tables[T_RUNS].ncols, run_row(rr, r), err,
-				   errlen);
-		if (rc < 0)
-			return rc;
-	}
-	bulk_init(&bk);
-	for (int t = T_RUNS + 1; t < T_COUNT; t++) {
-		const struct table_def *def = &normalize_tables[t];
+static int
+pipeline_send(struct pipeline *p, const char *name, int n, const char *const *params)
+{
+	pipeline_result(p, db_exec_prepared(p->conn, name, n, params, NULL, NULL, 0));
+	return p->failed ? -1 : 0;
+}
 
-		if (rr->t[t].nrows == 0)
-			continue;
-		snprintf(name, sizeof(name), "store_bulk_%s", def->name);
-		if (bulk_build(&bk, rr, (enum table_id)t, err, errlen) < 0) {
-			rc = -1;
-			break;
-		}
-		rc = exec_prepared(conn, name, def->ncols, bk.params, err, errlen);
-		if (rc < 0)
-			break;
-	}
-	bulk_free(&bk);
-	return rc;
+static int
+pipeline_end(struct pipeline *p)
+{
+	return p->failed ? -1 : 0;
 }
 #endif
 
-/* Write one run in one transaction; see store.h. */
-int
-store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, const char *owner,
-		const struct store_next *next, char *err, size_t errlen)
+/*
+ * A table with at least this many rows in a transaction goes in by COPY:
+ * one more round trip, but a fraction of the work per row of unnesting
+ * arrays (a run with a 3,000-leaf extraction).
+ */
+#define COPY_MIN_ROWS 500
+
+/* COPY table t's rows of the n runs rr, outside pipeline mode. */
+static int
+copy_rows(struct pipeline *p, struct run_rows *const *rr, size_t n, enum table_id t)
 {
-	char delay_s[32], polls_s[16], prio_s[8], why[DB_ERR_SIZE];
-	const char *params[9] = { c->run_id, c->gen, next->state, delay_s, polls_s, rr->status, owner, prio_s,
-				  c->lease };
-	int n;
+	const struct table_def *def = &normalize_tables[t];
+	struct buf sql, data;
 
-	snprintf(delay_s, sizeof(delay_s), "%.3f", next->delay);
-	snprintf(polls_s, sizeof(polls_s), "%d", next->polls);
-	snprintf(prio_s, sizeof(prio_s), "%d", next->priority);
-	if (db_exec(conn, "BEGIN", err, errlen) < 0)
-		return -1;
-	n = exec_prepared(conn, "store_queue", 9, params, err, errlen);
-	if (n <= 0)
-		goto rollback;
-	{
-		const char *same[2] = { rr->id, normalize_cell(rr, T_RUNS, 0, normalize_col(T_RUNS, "content_hash")) };
-		PGresult *res = db_exec_prepared(conn, "store_unchanged", 2, same, NULL, NULL, 0);
-		int found = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) : -1;
+	buf_init(&sql, 16384);
+	buf_init(&data, BULK_MAX_LITERAL);
+	if (buf_append_str(&sql, "COPY ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " (") ||
+	    append_columns(&sql, def) < 0 || buf_append_str(&sql, ") FROM STDIN")) {
+		snprintf(p->err, p->errlen, "out of memory");
+		p->failed = true;
+	}
+	for (size_t r = 0; r < n && !p->failed; r++) {
+		const struct table_rows *tr = &rr[r]->t[t];
 
-		if (found < 0)
-			db_error(conn, res, err, errlen);
-		PQclear(res);
-		if (found < 0) {
-			n = -1;
-			goto rollback;
+		if (pgcopy_append_rows(&data, (const char *const *)tr->cells, tr->nrows, (size_t)def->ncols) != 0) {
+			snprintf(p->err, p->errlen, "the rows of table \"%s\" are too large to send", def->name);
+			p->failed = true;
 		}
-		if (found > 0)
-			goto commit;
 	}
-	{
-		const char *hist[2] = { rr->id, rr->status };
+	if (!p->failed)
+		pipeline_result(p, db_copy_in(p->conn, sql.data, data.data, data.len));
+	buf_free(&sql);
+	buf_free(&data);
+	return p->failed ? -1 : 0;
+}
 
-		n = exec_prepared(conn, "store_history", 2, hist, err, errlen);
-		if (n < 0)
-			goto rollback;
-	}
-	n = write_rows(conn, rr, err, errlen);
-	if (n < 0)
-		goto rollback;
-commit:
-	if (db_exec(conn, "COMMIT", err, errlen) < 0)
+/* Replace the rows of the n runs rr: their history, their parents' rows (cascading), the runs, every child. */
+static int
+write_rows(struct pipeline *p, struct run_rows *const *rr, size_t n)
+{
+	struct bulk bk;
+	char name[96];
+	int rc;
+
+	if (pipeline_begin(p) < 0)
 		return -1;
-	return 1;
+	bulk_init(&bk);
+	/* libpq copies the parameters when sending: the buffers are reused for the next statement */
+	rc = bulk_open(&bk, 0) || bulk_open(&bk, 1) ? -1 : 0;
+	for (size_t r = 0; r < n && rc == 0; r++) {
+		if (pgarray_add(&bk.cols[0], &rr[r]->id, 1, 1) != 0 || pgarray_add(&bk.cols[1], &rr[r]->status, 1, 1) != 0)
+			rc = -1;
+	}
+	if (rc < 0 || bulk_close(&bk, 0) != 0 || bulk_close(&bk, 1) != 0) {
+		snprintf(p->err, p->errlen, "out of memory");
+		p->failed = true;
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = pipeline_send(p, "store_history", 2, bk.params);
+	/* one run at a time: "= ANY ($1)" gets a generic plan that scans the whole table */
+	for (size_t r = 0; r < n && rc == 0; r++) {
+		for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]) && rc == 0; i++) {
+			snprintf(name, sizeof(name), "store_delete_%zu", i);
+			rc = pipeline_send(p, name, 1, &rr[r]->id);
+		}
+	}
+	for (size_t r = 0; r < n && rc == 0; r++) {
+		rc = pipeline_send(p, "store_workflow_runs", normalize_tables[T_RUNS].ncols,
+				   (const char *const *)rr[r]->t[T_RUNS].cells);
+	}
+	for (int t = T_RUNS + 1; t < T_COUNT && rc == 0; t++) {
+		const struct table_def *def = &normalize_tables[t];
+		size_t rows = 0;
+
+		for (size_t r = 0; r < n; r++)
+			rows += rr[r]->t[t].nrows;
+		if (rows == 0)
+			continue;
+		if (rows >= COPY_MIN_ROWS) {
+			/* parents first: what the pipeline holds goes in before */
+			rc = pipeline_end(p);
+			if (rc == 0)
+				rc = copy_rows(p, rr, n, (enum table_id)t);
+			if (rc == 0)
+				rc = pipeline_begin(p);
+			continue;
+		}
+		if (bulk_build(&bk, rr, n, (enum table_id)t, p->err, p->errlen) < 0) {
+			p->failed = true;
+			rc = -1;
+			break;
+		}
+		snprintf(name, sizeof(name), "store_bulk_%s", def->name);
+		rc = pipeline_send(p, name, def->ncols, bk.params);
+	}
+	bulk_free(&bk);
+	return pipeline_end(p);
+}
+
+/* A pipeline's error as store_write_batch() reports it. */
+static int
+failure(const struct pipeline *p)
+{
+	return p->recurs ? STORE_RECURS : p->locked ? STORE_LOCKED : -1;
+}
+
+/* The queue statement's parameters for the n runs items: the arrays, then the owner. */
+static int
+queue_params(struct bulk *bk, struct store_item *const *items, size_t n, const char *owner)
+{
+	for (int i = 0; i < Q_COLS; i++) {
+		if (bulk_open(bk, i) != 0)
+			return -1;
+	}
+	for (size_t r = 0; r < n; r++) {
+		const struct store_item *it = items[r];
+		char delay[32], polls[16], prio[8];
+		const char *v[Q_COLS];
+
+		snprintf(delay, sizeof(delay), "%.3f", it->next.delay);
+		snprintf(polls, sizeof(polls), "%d", it->next.polls);
+		snprintf(prio, sizeof(prio), "%d", it->next.priority);
+		v[Q_RUN_ID] = it->c->run_id;
+		v[Q_GEN] = it->c->gen;
+		v[Q_STATE] = it->next.state;
+		v[Q_DELAY] = delay;
+		v[Q_POLLS] = polls;
+		v[Q_STATUS] = it->rr->status;
+		v[Q_PRIORITY] = prio;
+		v[Q_LEASE] = it->c->lease;
+		v[Q_HASH] = normalize_cell(it->rr, T_RUNS, 0, normalize_col(T_RUNS, "content_hash"));
+		for (int i = 0; i < Q_COLS; i++) {
+			if (pgarray_add(&bk->cols[i], &v[i], 1, 1) != 0)
+				return -1;
+		}
+	}
+	for (int i = 0; i < Q_COLS; i++) {
+		if (bulk_close(bk, i) != 0)
+			return -1;
+	}
+	bk->params[Q_COLS] = owner;
+	return 0;
+}
+
+static int
+by_run_id(const void *a, const void *b)
+{
+	const struct store_item *x = *(struct store_item *const *)a, *y = *(struct store_item *const *)b;
+
+	return strcmp(x->c->run_id, y->c->run_id);
+}
+
+/*
+ * One transaction for the n runs items (sorted by run ID, no two alike):
+ * the queue rows, then the rows of the runs whose lease held and whose
+ * content changed.  Returns 0 with each item's rc set (1 written, 0 lease
+ * lost), or as store_write_batch() sets rc for a failure, with err set
+ * and nothing written.
+ */
+static int
+write_group(PGconn *conn, struct store_item *const *items, size_t n, const char *owner, char *err, size_t errlen)
+{
+	struct pipeline p = { conn, 0, err, errlen, false, false, false };
+	struct run_rows **changed = calloc(n, sizeof(*changed));
+	size_t nchanged = 0;
+	char why[DB_ERR_SIZE];
+	struct bulk bk;
+	PGresult *res;
+
+	bulk_init(&bk);
+	if (changed == NULL || queue_params(&bk, items, n, owner) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (db_exec(conn, "BEGIN", err, errlen) < 0)
+		goto out;
+	res = db_exec_prepared(conn, "store_queue", Q_COLS + 1, bk.params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		pipeline_result(&p, res);
+		goto rollback;
+	}
+	for (size_t i = 0; i < n; i++) {
+		items[i]->rc = 0;	/* unless the lease held */
+		items[i]->unchanged = false;
+	}
+	for (int row = 0; row < PQntuples(res); row++) {
+		struct claim key = { .run_id = PQgetvalue(res, row, 0) };
+		struct store_item k = { .c = &key }, *kp = &k, **found;
+
+		found = bsearch(&kp, items, n, sizeof(*items), by_run_id);
+		if (found != NULL) {
+			(*found)->rc = 1;
+			(*found)->unchanged = strcmp(PQgetvalue(res, row, 1), "t") == 0;
+		}
+	}
+	PQclear(res);
+	for (size_t i = 0; i < n; i++) {
+		if (items[i]->rc == 1 && !items[i]->unchanged)
+			changed[nchanged++] = (struct run_rows *)items[i]->rr;
+	}
+	if (nchanged > 0 && write_rows(&p, changed, nchanged) < 0)
+		goto rollback;
+	/* a failed COMMIT ends the transaction by itself */
+	pipeline_result(&p, db_exec_query(conn, "COMMIT"));
+	goto out;
 rollback:
 	(void)db_exec(conn, "ROLLBACK", why, sizeof(why));
-	return n;
+	p.failed = true;
+out:
+	bulk_free(&bk);
+	free(changed);
+	if (changed == NULL || (!p.failed && err[0] != '\0'))
+		return -1;
+	return p.failed ? failure(&p) : 0;
+}
+
+/* Write the n runs items, each all or nothing; see store.h. */
+int
+store_write_batch(PGconn *conn, struct store_item *items, size_t n, const char *owner, char *err, size_t errlen)
+{
+	struct store_item **sorted = malloc(n * sizeof(*sorted));
+	bool together = n > 1;
+	int rc;
+
+	err[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		items[i].rc = -1;
+		items[i].unchanged = false;
+		items[i].err[0] = '\0';
+	}
+	if (sorted == NULL) {
+		for (size_t i = 0; i < n; i++)
+			snprintf(items[i].err, sizeof(items[i].err), "out of memory");
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = &items[i];
+	/* the same order in every transaction: two writers of the same rows lock them alike */
+	qsort(sorted, n, sizeof(*sorted), by_run_id);
+	for (size_t i = 1; i < n && together; i++)
+		together = strcmp(sorted[i - 1]->c->run_id, sorted[i]->c->run_id) != 0;
+	if (together) {
+		rc = write_group(conn, sorted, n, owner, err, errlen);
+		if (rc == 0) {
+			free(sorted);
+			return 1;
+		}
+		for (size_t i = 0; i < n; i++)
+			items[i].rc = -1;
+	}
+	/* each on its own, so that a run the database refuses (or a locked row) holds up no other */
+	for (size_t i = 0; i < n; i++) {
+		struct store_item *it = sorted[i];
+
+		if (db_broken(conn) || !db_usable(conn)) {
+			if (err[0] != '\0')
+				snprintf(it->err, sizeof(it->err), "%s", err);
+			else
+				db_error(conn, NULL, it->err, sizeof(it->err));
+			it->rc = -1;
+			continue;
+		}
+		rc = write_group(conn, &sorted[i], 1, owner, it->err, sizeof(it->err));
+		if (rc < 0)
+			it->rc = rc;
+	}
+	free(sorted);
+	return 0;
 }

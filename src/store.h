@@ -1,11 +1,13 @@
-/* Writes one run's rows and its queue row in one transaction. */
+/* Writes runs' rows and their queue rows: several runs per transaction, each all or nothing. */
 #ifndef EXTEND_SYNCD_STORE_H
 #define EXTEND_SYNCD_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <libpq-fe.h>
 
+#include "db.h"
 #include "normalize.h"
 #include "queue.h"
 
@@ -20,20 +22,33 @@ struct store_next {
 /* Prepare the statements on a new connection; returns 0 or -1 with err set. */
 int store_prepare(PGconn *conn, char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* store_write_run() failed in a way the same rows would fail again (db_error_recurs). */
+/* A write failed in a way the same rows would fail again (db_error_recurs). */
 #define STORE_RECURS (-2)
 
-/* store_write_run() waited lock_timeout for a row another session holds: try again later, as it was. */
+/* A write waited lock_timeout for a row another session holds: try again later, as it was. */
 #define STORE_LOCKED (-3)
 
+/* One run to write, and what became of it. */
+struct store_item {
+	const struct run_rows *rr;
+	const struct claim *c;
+	struct store_next next;
+	int rc;			/* 1 written, 0 lease lost (nothing written), else -1, STORE_RECURS or STORE_LOCKED */
+	bool unchanged;		/* written, and the stored snapshot was this one already: only the queue row changed */
+	char err[DB_ERR_SIZE];	/* why, when rc < 0 */
+};
+
 /*
- * In one transaction: check that owner still holds the lease on c, update
- * the queue row as next says, upsert the run and replace all its child
- * rows.  Returns 1 when written, 0 when the lease was lost (nothing
- * written), or -1 with err set (nothing written), STORE_RECURS when
- * writing the same rows again would fail alike.
+ * Write n runs, each all or nothing: check that owner still holds the
+ * lease on each claim, update its queue row as its next says, and, when
+ * its content changed, upsert the run and replace all its child rows.
+ * Together in one transaction (one statement per table) when they all go
+ * in; when the database refuses that, each in a transaction of its own, so
+ * that a run it refuses (or a row locked elsewhere) fails alone.  Sets
+ * every item's rc (and err).  Returns 1 when they went in together, else 0
+ * (err says why the group failed, when a group was tried).
  */
-int store_write_run(PGconn *conn, const struct run_rows *rr, const struct claim *c, const char *owner,
-		    const struct store_next *next, char *err, size_t errlen) __attribute__((warn_unused_result));
+int store_write_batch(PGconn *conn, struct store_item *items, size_t n, const char *owner, char *err,
+		      size_t errlen);
 
 #endif

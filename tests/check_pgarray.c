@@ -85,6 +85,64 @@ START_TEST(test_arrays)
 }
 END_TEST
 
+/* A literal built in pieces (the rows of several runs) is the literal of all its values at once. */
+START_TEST(test_pieces)
+{
+	const char *cells[6] = { "r0c0", "r0c1", "r1c0", NULL, "r2,c0", "r2\"c1" };
+	const char *more[2] = { NULL, "{x}" };
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	ck_assert_int_eq(buf_append(&b, "{", 1), 0);
+	ck_assert_int_eq(pgarray_add(&b, cells, 0, 2), 0);	/* a run without rows in this table */
+	ck_assert_int_eq(pgarray_add(&b, cells, 2, 2), 0);
+	ck_assert_int_eq(pgarray_add(&b, cells + 4, 1, 2), 0);
+	ck_assert_int_eq(pgarray_add(&b, more, 2, 1), 0);
+	ck_assert_int_eq(buf_append(&b, "}", 1), 0);
+	ck_assert_str_eq(b.data, "{\"r0c0\",\"r1c0\",\"r2,c0\",NULL,\"{x}\"}");
+	/* a value that is "{" itself ends in a quote: the next element still gets its comma */
+	buf_reset(&b);
+	ck_assert_int_eq(buf_append(&b, "{", 1), 0);
+	ck_assert_int_eq(pgarray_add(&b, (const char *const[]){ "{" }, 1, 1), 0);
+	ck_assert_int_eq(pgarray_add(&b, (const char *const[]){ "}" }, 1, 1), 0);
+	ck_assert_int_eq(buf_append(&b, "}", 1), 0);
+	ck_assert_str_eq(b.data, "{\"{\",\"}\"}");
+	/* only pieces without elements: the empty array */
+	buf_reset(&b);
+	ck_assert_int_eq(buf_append(&b, "{", 1), 0);
+	ck_assert_int_eq(pgarray_add(&b, cells, 0, 1), 0);
+	ck_assert_int_eq(pgarray_add(&b, cells, 0, 1), 0);
+	ck_assert_int_eq(buf_append(&b, "}", 1), 0);
+	ck_assert_str_eq(b.data, "{}");
+	buf_free(&b);
+}
+END_TEST
+
+/* COPY's text format: what COPY FROM reads back as the very cells, NULL apart from the string "\\N". */
+START_TEST(test_copy_rows)
+{
+	const char *cells[6] = {
+		"plain", NULL, "\\N",
+		"tab\there", "new\nline\rcr", "back\\slash {\"x\"}, 'q' \\.",
+	};
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	ck_assert_int_eq(pgcopy_append_rows(&b, cells, 2, 3), 0);
+	ck_assert_str_eq(b.data, "plain\t\\N\t\\\\N\n"
+				 "tab\\there\tnew\\nline\\rcr\tback\\\\slash {\"x\"}, 'q' \\\\.\n");
+	/* appended after what is there; no rows append nothing */
+	ck_assert_int_eq(pgcopy_append_rows(&b, cells, 0, 3), 0);
+	ck_assert_int_eq(pgcopy_append_rows(&b, (const char *const[]){ "", "ü" }, 1, 2), 0);
+	ck_assert_str_eq(b.data + b.len - 5, "\n\t\xc3\xbc\n");
+	buf_free(&b);
+	/* the cap holds */
+	buf_init(&b, 8);
+	ck_assert_int_eq(pgcopy_append_rows(&b, cells, 1, 3), -EFBIG);
+	buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_cap)
 {
 	const char *v[2] = { "0123456789", "abc" };
@@ -131,6 +189,8 @@ pgarray_suite(void)
 
 	tcase_add_test(tc, test_values);
 	tcase_add_test(tc, test_arrays);
+	tcase_add_test(tc, test_pieces);
+	tcase_add_test(tc, test_copy_rows);
 	tcase_add_test(tc, test_cap);
 	tcase_add_test(tc, test_large);
 	suite_add_tcase(s, tc);
