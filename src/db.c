@@ -13,16 +13,25 @@
 /* libpq's connect_timeout, which a non-blocking connect must enforce itself. */
 #define CONNECT_TIMEOUT 10.0
 
-static db_wait_hook wait_hook;
-static void *wait_hook_arg;
+/* Per thread: the loop's thread drives curl while it waits, the store's writer thread only waits. */
+static _Thread_local db_wait_hook wait_hook;
+static _Thread_local void *wait_hook_arg;
 
 /*
  * The connection whose call the hook gave up on, and why.  libpq has no
  * way to abandon a call half way: the connection is marked here instead,
- * refuses every later call, and the loop replaces it.
+ * refuses every later call, and the loop replaces it.  Each thread uses its
+ * own connection.
  */
-static const PGconn *abandoned;
-static char abandoned_why[160];
+static _Thread_local const PGconn *abandoned;
+static _Thread_local char abandoned_why[160];
+
+/* Forget the connection this thread abandoned; see db.h. */
+void
+db_forget_abandoned(void)
+{
+	abandoned = NULL;
+}
 
 /* Wait through the hook from now on; see db.h. */
 void
@@ -43,7 +52,9 @@ db_broken(PGconn *conn)
 bool
 db_usable(PGconn *conn)
 {
-	return !db_broken(conn) && PQpipelineStatus(conn) == PQ_PIPELINE_OFF;
+	/* nor one left in the middle of a command (a COPY never ended) */
+	return !db_broken(conn) && PQpipelineStatus(conn) == PQ_PIPELINE_OFF &&
+	       PQtransactionStatus(conn) != PQTRANS_ACTIVE;
 }
 
 static void
@@ -207,20 +218,18 @@ db_copy_in(PGconn *conn, const char *command, const char *data, size_t len)
 		return res;
 	}
 	PQclear(res);
+	/* from here on a failure leaves the connection in the middle of the COPY: it is abandoned, and replaced */
 	while (len > 0) {
 		size_t n = len < chunk ? len : chunk;
 		int r = PQputCopyData(conn, data, (int)n);
 
-		if (r < 0)
-			return NULL;
+		/* each chunk out before the next: libpq's buffer stays a chunk, not the whole data again */
+		if (r < 0 || (r == 1 && flush_out(conn, started) < 0))
+			goto abandon;
 		if (r == 0) {
-			/* libpq's buffer is full: let the socket take some */
-			if (wait_socket(conn, true, started, 0) < 0) {
-				abandon(conn, started);
-				return NULL;
-			}
-			if (PQflush(conn) < 0 || PQconsumeInput(conn) == 0)
-				return NULL;
+			/* libpq could not take it: let the socket take what it holds */
+			if (wait_socket(conn, true, started, 0) < 0 || PQflush(conn) < 0 || PQconsumeInput(conn) == 0)
+				goto abandon;
 			continue;
 		}
 		data += n;
@@ -230,17 +239,17 @@ db_copy_in(PGconn *conn, const char *command, const char *data, size_t len)
 		int r = PQputCopyEnd(conn, NULL);
 
 		if (r < 0)
-			return NULL;
+			goto abandon;
 		if (r == 1)
 			break;
-		if (wait_socket(conn, true, started, 0) < 0) {
-			abandon(conn, started);
-			return NULL;
-		}
-		if (PQflush(conn) < 0 || PQconsumeInput(conn) == 0)
-			return NULL;
+		if (wait_socket(conn, true, started, 0) < 0 || PQflush(conn) < 0 || PQconsumeInput(conn) == 0)
+			goto abandon;
 	}
 	return finish_call(conn, true, started);
+abandon:
+	if (conn != abandoned)
+		abandon(conn, started);
+	return NULL;
 }
 
 /* PQprepare() without blocking; see db.h. */

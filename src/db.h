@@ -98,8 +98,14 @@ bool db_error_locked(const PGresult *res);
  */
 typedef int (*db_wait_hook)(void *arg, int fd, bool want_write, double waited);
 
-/* Wait through hook (NULL: in poll()) from now on. */
+/* Wait through hook (NULL: in poll()) from now on, in the calling thread. */
 void db_set_wait_hook(db_wait_hook hook, void *arg);
+
+/*
+ * The calling thread forgets the connection it abandoned, once whoever
+ * owns it has been told (a new connection may come at the same address).
+ */
+void db_forget_abandoned(void);
 
 /* Whether conn is lost: broken, or abandoned mid-call (see above). */
 bool db_broken(PGconn *conn);

@@ -25,6 +25,7 @@
 #include "queue.h"
 #include "schedule.h"
 #include "store.h"
+#include "writer.h"
 #include "sweep.h"
 
 /* How long a stopping daemon waits for requests in flight before it releases them. */
@@ -111,12 +112,23 @@ struct loop {
 	double db_retry_at, db_backoff, db_lost_at, db_logged_at, db_restored_at, db_lost_logged_at;
 	bool loss_announced;	/* "lost" was logged: "restored" will be too */
 	struct deferred *deferred;
-	double next_deferred;
+	double next_deferred;	/* results kept for a locked row: write them again at this time */
 
-	/* fetched runs to write at the end of this pass of the loop (empty between passes) */
+	/*
+	 * Fetched runs to write: handed to the writer thread at the end of the
+	 * pass of the loop in which they arrived, or, while it writes the
+	 * batch before, gathered for the next.  The writer has a connection of
+	 * its own (NULL: not connected; then the loop writes them itself).
+	 */
 	struct batch_entry pending[STORE_BATCH];
 	struct store_item batch[STORE_BATCH];
-	size_t nbatch;	/* results kept for a locked row: write them again at this time */
+	size_t nbatch;
+	struct writer *writer;
+	PGconn *wconn;
+	double wconn_retry_at;
+	struct batch_entry wpending[STORE_BATCH];
+	struct store_item wbatch[STORE_BATCH];
+	size_t nwbatch;
 
 	char once_cutoff[40];	/* the database's time at the start: --once claims only runs due before it */
 	double timeout;		/* --timeout in seconds, 0 for none */
@@ -196,6 +208,43 @@ on_notice(void *arg, const char *message)
 	log_warning("database: %s", line);
 }
 
+/* Server messages on the writer's connection: not logged from its thread (the loop's connection logs them). */
+static void
+quiet_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* The writer thread's connection; without it, the loop writes the runs itself.  Returns 0 or -1. */
+static int
+wconn_open(struct loop *l)
+{
+	char err[DB_ERR_SIZE];
+
+	if (l->writer == NULL || l->wconn != NULL)
+		return 0;
+	l->wconn = db_connect(l->cfg->database.conninfo, l->cfg->database.schema, err, sizeof(err));
+	if (l->wconn != NULL)
+		PQsetNoticeProcessor(l->wconn, quiet_notice, NULL);
+	/* told apart in pg_stat_activity: "extend-syncd (writer)", or the conninfo's own name so marked */
+	if (l->wconn != NULL &&
+	    (db_exec(l->wconn, "SELECT set_config('application_name', "
+			       "left(current_setting('application_name'), 54) || ' (writer)', false)", err,
+		     sizeof(err)) < 0 ||
+	     store_prepare(l->wconn, err, sizeof(err)) < 0)) {
+		PQfinish(l->wconn);
+		l->wconn = NULL;
+	}
+	if (l->wconn == NULL) {
+		log_warning("could not connect the writer (runs are written by the loop meanwhile; trying again in "
+			    "%.0fs): %s", DB_RETRY_MAX, err);
+		l->wconn_retry_at = now_mono() + DB_RETRY_MAX;
+		return -1;
+	}
+	return 0;
+}
+
 /* Connect, prepare and LISTEN; on failure the loop tries again later, with backoff. */
 static int
 db_open(struct loop *l)
@@ -222,6 +271,7 @@ db_open(struct loop *l)
 	l->loss_announced = false;
 	l->db_broken = false;
 	l->next_claim = now;
+	(void)wconn_open(l);
 	return 0;
 fail:
 	if (!l->db_broken || now - l->db_logged_at >= REPEAT_LOG) {
@@ -487,20 +537,87 @@ handle_stored(struct loop *l, const struct store_item *it)
 
 static void defer(struct loop *l, struct fetch_result *r, int tries);
 
+/* Count a batch written in the metrics, and say why a group was written one by one. */
+static void
+batch_written(struct loop *l, const struct store_item *items, size_t n, int together, const char *err,
+	      double seconds, bool lost)
+{
+	if (together == 1) {
+		l->m.store_transactions++;
+	} else {
+		if (n > 1 && err[0] != '\0' && !lost)
+			log_debug("%zu runs written one by one, as together they failed: %s", n, err);
+		for (size_t i = 0; i < n; i++)
+			l->m.store_transactions += items[i].rc > 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		metrics_store(&l->m, seconds / (double)n);
+}
+
 /*
- * Write the runs the batch holds, together when the database takes them
- * (group commit), and decide what each write means.  Returns how many
- * results were kept because a row was locked.
+ * What became of each run of a batch written; lost: the connection it was
+ * written on went away.  Returns how many results were kept while the
+ * loop's connection is up: because a row was locked.
  */
 static int
-flush_batch(struct loop *l)
+batch_outcomes(struct loop *l, struct batch_entry *entries, const struct store_item *items, size_t n, bool lost)
+{
+	int locked = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct batch_entry *e = &entries[i];
+		const struct store_item *it = &items[i];
+
+		if (it->rc == STORE_UNTRIED) {
+			/* the connection went away before its turn: it failed nothing */
+			defer(l, e->r, e->tries);
+		} else if (lost && it->rc < 0 && it->rc != STORE_LOCKED) {
+			/* its write went with the writer's connection: a result that keeps doing so is dropped */
+			defer(l, e->r, e->tries + 1);
+		} else if (handle_stored(l, it) == 0) {
+			queue_claim_free(e->r->data);
+			fetch_result_free(e->r);
+		} else {
+			locked += l->conn != NULL;
+			/* a write that lost the connection counts: a result that keeps doing so is dropped */
+			defer(l, e->r, e->tries + (it->rc != STORE_LOCKED && l->conn == NULL));
+		}
+		normalize_free(e->rr);
+	}
+	return locked;
+}
+
+/*
+ * Write the runs the batch holds, together when the database takes them
+ * (group commit): hand them to the writer thread, or, when it is busy,
+ * keep gathering them for its next batch.  The loop writes them itself
+ * when now (it needs to know at once what became of them), when the
+ * batch is full while the writer is busy, or without a writer connection.
+ * Returns how many results were kept because a row was locked (0 when
+ * the writer took them).
+ */
+static int
+flush_batch(struct loop *l, bool now)
 {
 	size_t n = l->nbatch;
 	char err[DB_ERR_SIZE];
-	int locked = 0;
+	double started;
+	int together;
 
 	if (n == 0)
 		return 0;
+	if (!now && l->writer != NULL && l->conn != NULL && l->wconn != NULL) {
+		if (writer_busy(l->writer) && n < STORE_BATCH)
+			return 0;	/* handed over when the writer is done */
+		if (!writer_busy(l->writer)) {
+			memcpy(l->wpending, l->pending, n * sizeof(l->pending[0]));
+			memcpy(l->wbatch, l->batch, n * sizeof(l->batch[0]));
+			l->nwbatch = n;
+			l->nbatch = 0;
+			writer_submit(l->writer, l->wconn, l->wbatch, n, l->owner);
+			return 0;
+		}
+	}
 	l->nbatch = 0;
 	if (l->conn == NULL) {
 		/* nothing tried: every result waits for the database, no write lost it */
@@ -510,36 +627,46 @@ flush_batch(struct loop *l)
 		}
 		return 0;
 	}
-	{
-		double started = now_mono(), each;
+	started = now_mono();
+	together = store_write_batch(l->conn, l->batch, n, l->owner, err, sizeof(err));
+	batch_written(l, l->batch, n, together, err, now_mono() - started, !db_usable(l->conn));
+	return batch_outcomes(l, l->pending, l->batch, n, false);
+}
 
-		if (store_write_batch(l->conn, l->batch, n, l->owner, err, sizeof(err)) == 1) {
-			l->m.store_transactions++;
-		} else {
-			if (n > 1 && err[0] != '\0')
-				log_debug("%zu runs written one by one, as together they failed: %s", n, err);
-			for (size_t i = 0; i < n; i++)
-				l->m.store_transactions += l->batch[i].rc > 0;
-		}
-		each = (now_mono() - started) / (double)n;
-		for (size_t i = 0; i < n; i++)
-			metrics_store(&l->m, each);
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct batch_entry *e = &l->pending[i];
-		const struct store_item *it = &l->batch[i];
+/* The writer is done with its batch: decide what each write means. */
+static void
+collect_writer(struct loop *l)
+{
+	size_t n = l->nwbatch;
+	char err[DB_ERR_SIZE];
+	double seconds;
+	int together;
+	bool lost;
 
-		if (handle_stored(l, it) == 0) {
-			queue_claim_free(e->r->data);
-			fetch_result_free(e->r);
-		} else {
-			locked += it->rc == STORE_LOCKED;
-			/* a write that lost the connection counts: a result that keeps doing so is dropped */
-			defer(l, e->r, e->tries + (it->rc != STORE_LOCKED && l->conn == NULL));
-		}
-		normalize_free(e->rr);
+	if (l->writer == NULL || !writer_collect(l->writer, &together, &lost, err, sizeof(err), &seconds))
+		return;
+	l->nwbatch = 0;
+	if (lost) {
+		/* the reason is the thread's: an abandoned call is known there only */
+		const char *why = err;
+
+		for (size_t i = 0; i < n && why[0] == '\0'; i++)
+			why = l->wbatch[i].err;
+		log_warning("the writer lost its database connection (%s): its runs are written again, reconnecting",
+			    why[0] != '\0' ? why : "connection closed");
+		PQfinish(l->wconn);
+		l->wconn = NULL;
+		l->wconn_retry_at = now_mono();
 	}
-	return locked;
+	batch_written(l, l->wbatch, n, together, err, seconds, lost);
+	(void)batch_outcomes(l, l->wpending, l->wbatch, n, lost);
+}
+
+/* Whether fetched runs wait to be written, or are being written by the writer. */
+static bool
+writing(const struct loop *l)
+{
+	return l->nbatch > 0 || (l->writer != NULL && writer_busy(l->writer));
 }
 
 /* Add a fetched run to the batch; it is written at the end of this pass of the loop, or when the batch is full. */
@@ -552,12 +679,12 @@ batch_add(struct loop *l, struct fetch_result *r, struct run_rows *rr, int tries
 	for (size_t i = 0; i < l->nbatch; i++) {
 		/* a run twice (a result that waited, and a new one): the older goes first */
 		if (strcmp(l->batch[i].c->run_id, c->run_id) == 0) {
-			(void)flush_batch(l);
+			(void)flush_batch(l, true);
 			break;
 		}
 	}
 	if (l->nbatch == STORE_BATCH)
-		(void)flush_batch(l);
+		(void)flush_batch(l, false);
 	l->pending[l->nbatch] = (struct batch_entry){ r, rr, tries };
 	it = &l->batch[l->nbatch++];
 	it->rr = rr;
@@ -712,13 +839,14 @@ static void
 flush_deferred(struct loop *l)
 {
 	struct deferred *d = l->deferred, *keep = NULL, **tail = &keep;
+	unsigned long long synced = l->m.synced;
 	bool locked = false;
-	int n = 0;
+	int n;
 
 	/* what fails again is kept anew, behind what is not tried this round */
 	l->deferred = NULL;
 	while (d != NULL) {
-		struct deferred *next = d->next, *before = l->deferred;
+		struct deferred *next = d->next;
 		struct fetch_result *r = d->r;
 		int tries = d->tries;
 
@@ -733,19 +861,29 @@ flush_deferred(struct loop *l)
 		if (!handle_result(l, r, tries)) {
 			locked = l->conn != NULL;	/* kept with the connection up: a row locked elsewhere */
 			defer(l, r, tries);
-		} else if (flush_batch(l) > 0) {
+		} else if (flush_batch(l, true) > 0) {
 			locked = true;
-		} else if (l->deferred == before) {
-			n++;
 		}
 		d = next;
 	}
 	*tail = l->deferred;
 	l->deferred = keep;
+	n = (int)(l->m.synced - synced);
 	if (n > 0)
 		log_info("wrote %d result%s that waited for the database (away, or a row locked)", n,
 			 n == 1 ? "" : "s");
 	l->next_deferred = now_mono() + LOCKED_RETRY;
+}
+
+static void
+free_batch(struct loop *l)
+{
+	for (size_t i = 0; i < l->nbatch; i++) {
+		queue_claim_free(l->pending[i].r->data);
+		fetch_result_free(l->pending[i].r);
+		normalize_free(l->pending[i].rr);
+	}
+	l->nbatch = 0;
 }
 
 static void
@@ -883,7 +1021,7 @@ nothing_left(struct loop *l)
 	struct queue_outlook o;
 	char err[DB_ERR_SIZE];
 
-	if (fetch_busy(l->fetch) > 0 || !l->claimed_all || l->conn == NULL || l->deferred != NULL)
+	if (fetch_busy(l->fetch) > 0 || !l->claimed_all || l->conn == NULL || l->deferred != NULL || writing(l))
 		return false;
 	/* --drain sweeps every discovery source once before it may end */
 	if (l->sweep != NULL && (!sweep_finished(l->sweep) || sweep_running(l->sweep)))
@@ -949,6 +1087,9 @@ loop_init(struct loop *l)
 	}
 	/* from here on, no database call blocks the loop (db.h) */
 	db_set_wait_hook(db_wait, l);
+	l->writer = writer_start(err, sizeof(err));
+	if (l->writer == NULL)
+		log_warning("%s; runs are written by the loop", err);
 	if (db_open(l) < 0)
 		return -1;
 	if (l->mode != LOOP_ONCE && discover_enabled(l->cfg)) {
@@ -1237,7 +1378,7 @@ handle_signals(struct loop *l, double now)
 		fetch_cancel_all(l->fetch, release_cb, l);
 		return false;
 	}
-	if (l->stopping && fetch_busy(l->fetch) == 0 && (l->deferred == NULL || l->conn == NULL))
+	if (l->stopping && fetch_busy(l->fetch) == 0 && !writing(l) && (l->deferred == NULL || l->conn == NULL))
 		return false;
 	if (got_reload) {
 		got_reload = 0;
@@ -1250,7 +1391,7 @@ handle_signals(struct loop *l, double now)
 static int
 wait_and_collect(struct loop *l, double now)
 {
-	struct curl_waitfd fds[2];
+	struct curl_waitfd fds[3];
 	unsigned nfds = 0;
 	struct fetch_result *r;
 	double wake;
@@ -1261,6 +1402,11 @@ wait_and_collect(struct loop *l, double now)
 	fds[nfds++].revents = 0;
 	if (l->conn != NULL && PQsocket(l->conn) >= 0) {
 		fds[nfds].fd = PQsocket(l->conn);
+		fds[nfds].events = CURL_WAIT_POLLIN;
+		fds[nfds++].revents = 0;
+	}
+	if (l->writer != NULL && writer_busy(l->writer)) {
+		fds[nfds].fd = writer_fd(l->writer);
 		fds[nfds].events = CURL_WAIT_POLLIN;
 		fds[nfds++].revents = 0;
 	}
@@ -1296,7 +1442,8 @@ wait_and_collect(struct loop *l, double now)
 	while ((r = fetch_next_result(l->fetch)) != NULL)
 		take_result(l, r);
 	/* what arrived together is written together: one transaction, one statement per table */
-	(void)flush_batch(l);
+	collect_writer(l);
+	(void)flush_batch(l, false);
 	/* slots freed while more runs were due: claim again at once */
 	if (!l->claimed_all && fetch_busy(l->fetch) <= refill_at(l->cfg))
 		l->next_claim = fmin(l->next_claim, now_mono());
@@ -1347,6 +1494,8 @@ loop_run_until(struct config **cfgp, const char *config_path, enum loop_mode mod
 		housekeeping(&l, now);
 		if (l.conn == NULL && now >= l.db_retry_at && db_open(&l) == 0)
 			flush_deferred(&l);
+		else if (l.conn != NULL && l.wconn == NULL && l.writer != NULL && now >= l.wconn_retry_at)
+			(void)wconn_open(&l);
 		else if (l.conn != NULL && l.deferred != NULL && now >= l.next_deferred)
 			flush_deferred(&l);
 		if (l.sweep != NULL && l.conn != NULL && !l.stopping && now >= l.next_sweep &&
@@ -1370,6 +1519,13 @@ loop_run_until(struct config **cfgp, const char *config_path, enum loop_mode mod
 		}
 	}
 	(void)notify_send("STOPPING=1");
+	if (l.writer != NULL) {
+		/* past the grace, or a second signal: its call is abandoned, its runs fetched again later */
+		writer_wait(l.writer, true);
+		collect_writer(&l);
+	}
+	/* gathered for the writer when the loop had to end: their leases expire, nothing is lost */
+	free_batch(&l);
 	if (l.mode != LOOP_FOREVER)
 		l.exit_code = drain_verdict(&l);
 	l.next_finished_count = 0;	/* the last word counts everything */
@@ -1393,6 +1549,9 @@ out:
 			log_warning("could not leave the API budget (the others grow when its lease ends): %s", err);
 	}
 	budget_free(l.budget);
+	writer_stop(l.writer);
+	if (l.wconn != NULL)
+		PQfinish(l.wconn);
 	free_deferred(&l);
 	fetch_free(l.fetch);
 	if (l.conn != NULL)

@@ -18,14 +18,21 @@
  * listed the run updated after the summary known when it was claimed
  * (listed_updated_at past fetched_updated_at).  Then the run stays pending
  * and is due now, so that change is fetched too.  The same statement says
- * which runs are stored already as they are (same content hash): for those
- * nothing but the queue row changes.
+ * for each run whether its lease held, or its row is locked by another
+ * session (skipped: that run waits, the others go on), and which runs are
+ * stored already as they are (same content hash): for those nothing but
+ * the queue row changes.
  */
 #define SNAPSHOT_CURRENT \
 	"(q.enqueue_gen = b.gen AND (q.listed_updated_at IS NULL OR q.listed_updated_at <= q.fetched_updated_at))"
 
 static const char sql_queue[] =
-	"WITH u AS ("
+	"WITH b AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::int[], "
+	"                               $6::text[], $7::smallint[], $8::timestamptz[], $9::text[]) "
+	"    AS b (run_id, gen, state, delay, polls, status, priority, lease, content_hash)), "
+	/* a queue row another session holds is skipped, not waited for: that run alone is tried later */
+	"l AS (SELECT run_id FROM sync_queue WHERE run_id IN (SELECT run_id FROM b) FOR UPDATE SKIP LOCKED), "
+	"u AS ("
 	"  UPDATE sync_queue q SET "
 	"    state = CASE WHEN " SNAPSHOT_CURRENT " THEN b.state ELSE 'pending' END, "
 	"    next_attempt_at = CASE WHEN " SNAPSHOT_CURRENT " THEN now() + make_interval(secs => b.delay) "
@@ -34,13 +41,17 @@ static const char sql_queue[] =
 	"    polls = b.polls, attempts = 0, last_status = b.status, last_error = NULL, last_http_status = 200, "
 	"    priority = CASE WHEN " SNAPSHOT_CURRENT " THEN b.priority ELSE 0 END, "
 	"    last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
-	"  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::int[], $6::text[], $7::smallint[], "
-	"              $8::timestamptz[], $9::text[]) "
-	"    AS b (run_id, gen, state, delay, polls, status, priority, lease, content_hash) "
-	"  WHERE q.run_id = b.run_id AND q.lease_owner = $10 AND q.lease_expires_at = b.lease "
+	"  FROM b "
+	"  WHERE q.run_id = b.run_id AND q.run_id IN (SELECT run_id FROM l) "
+	"    AND q.lease_owner = $10 AND q.lease_expires_at = b.lease "
 	"  RETURNING q.run_id, b.content_hash) "
-	"SELECT u.run_id, EXISTS (SELECT 1 FROM workflow_runs w WHERE w.id = u.run_id AND w.content_hash = u.content_hash) "
-	"FROM u";
+	"SELECT b.run_id, "
+	"  CASE WHEN u.run_id IS NOT NULL THEN 'held' "
+	"    WHEN b.run_id NOT IN (SELECT run_id FROM l) "
+	"      AND EXISTS (SELECT 1 FROM sync_queue x WHERE x.run_id = b.run_id) THEN 'locked' "
+	"    ELSE 'lost' END, "
+	"  EXISTS (SELECT 1 FROM workflow_runs w WHERE w.id = u.run_id AND w.content_hash = u.content_hash) "
+	"FROM b LEFT JOIN u ON u.run_id = b.run_id";
 
 /* The queue statement's array parameters, in order, and the owner's. */
 enum { Q_RUN_ID, Q_GEN, Q_STATE, Q_DELAY, Q_POLLS, Q_STATUS, Q_PRIORITY, Q_LEASE, Q_HASH, Q_COLS };
@@ -576,6 +587,7 @@ write_group(PGconn *conn, struct store_item *const *items, size_t n, const char 
 	char why[DB_ERR_SIZE];
 	struct bulk bk;
 	PGresult *res;
+	int rc = -1;		/* until the transaction is tried */
 
 	bulk_init(&bk);
 	if (changed == NULL || queue_params(&bk, items, n, owner) < 0) {
@@ -596,11 +608,18 @@ write_group(PGconn *conn, struct store_item *const *items, size_t n, const char 
 	for (int row = 0; row < PQntuples(res); row++) {
 		struct claim key = { .run_id = PQgetvalue(res, row, 0) };
 		struct store_item k = { .c = &key }, *kp = &k, **found;
+		const char *fate = PQgetvalue(res, row, 1);
 
 		found = bsearch(&kp, items, n, sizeof(*items), by_run_id);
-		if (found != NULL) {
+		if (found == NULL)
+			continue;
+		if (strcmp(fate, "held") == 0) {
 			(*found)->rc = 1;
-			(*found)->unchanged = strcmp(PQgetvalue(res, row, 1), "t") == 0;
+			(*found)->unchanged = strcmp(PQgetvalue(res, row, 2), "t") == 0;
+		} else if (strcmp(fate, "locked") == 0) {
+			(*found)->rc = STORE_LOCKED;
+			snprintf((*found)->err, sizeof((*found)->err), "its queue row is locked by another session "
+				 "(skipped, rather than waiting out the lock timeout)");
 		}
 	}
 	PQclear(res);
@@ -612,16 +631,17 @@ write_group(PGconn *conn, struct store_item *const *items, size_t n, const char 
 		goto rollback;
 	/* a failed COMMIT ends the transaction by itself */
 	pipeline_result(&p, db_exec_query(conn, "COMMIT"));
+	rc = p.failed ? failure(&p) : 0;
 	goto out;
 rollback:
-	(void)db_exec(conn, "ROLLBACK", why, sizeof(why));
-	p.failed = true;
+	/* a connection left in pipeline mode (or lost) serves no ROLLBACK: the loop replaces it */
+	if (db_usable(conn))
+		(void)db_exec(conn, "ROLLBACK", why, sizeof(why));
+	rc = failure(&p);
 out:
 	bulk_free(&bk);
 	free(changed);
-	if (changed == NULL || (!p.failed && err[0] != '\0'))
-		return -1;
-	return p.failed ? failure(&p) : 0;
+	return rc;
 }
 
 /* Write the n runs items, each all or nothing; see store.h. */
@@ -663,11 +683,8 @@ store_write_batch(PGconn *conn, struct store_item *items, size_t n, const char *
 		struct store_item *it = sorted[i];
 
 		if (db_broken(conn) || !db_usable(conn)) {
-			if (err[0] != '\0')
-				snprintf(it->err, sizeof(it->err), "%s", err);
-			else
-				db_error(conn, NULL, it->err, sizeof(it->err));
-			it->rc = -1;
+			snprintf(it->err, sizeof(it->err), "not tried: the connection went away before its turn");
+			it->rc = STORE_UNTRIED;
 			continue;
 		}
 		rc = write_group(conn, &sorted[i], 1, owner, it->err, sizeof(it->err));

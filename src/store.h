@@ -28,12 +28,16 @@ int store_prepare(PGconn *conn, char *err, size_t errlen) __attribute__((warn_un
 /* A write waited lock_timeout for a row another session holds: try again later, as it was. */
 #define STORE_LOCKED (-3)
 
+/* A write not tried: the connection went away before its turn came (it failed nothing). */
+#define STORE_UNTRIED (-4)
+
 /* One run to write, and what became of it. */
 struct store_item {
 	const struct run_rows *rr;
 	const struct claim *c;
 	struct store_next next;
-	int rc;			/* 1 written, 0 lease lost (nothing written), else -1, STORE_RECURS or STORE_LOCKED */
+	int rc;			/* 1 written, 0 lease lost (nothing written), else -1, STORE_RECURS, STORE_LOCKED or
+				   STORE_UNTRIED */
 	bool unchanged;		/* written, and the stored snapshot was this one already: only the queue row changed */
 	char err[DB_ERR_SIZE];	/* why, when rc < 0 */
 };
