@@ -65,6 +65,16 @@ struct deferred {
 /* Fetched runs written together: one transaction, one statement per table, for up to STORE_BATCH runs. */
 #define STORE_BATCH 64
 
+/*
+ * A batch goes to the writer once half full, or this long after its first
+ * run came, while more answers are on their way (group commit's
+ * commit_delay): a run alone per transaction would cost the database most.
+ */
+#define BATCH_GATHER 0.01
+
+/* A writer busy this long (a stalled database call): the loop writes what gathered meanwhile itself. */
+#define WRITER_PATIENCE 2.0
+
 struct batch_entry {
 	struct fetch_result *r;
 	struct run_rows *rr;
@@ -123,9 +133,12 @@ struct loop {
 	struct batch_entry pending[STORE_BATCH];
 	struct store_item batch[STORE_BATCH];
 	size_t nbatch;
+	double batch_since;	/* when the batch's first run came */
 	struct writer *writer;
 	PGconn *wconn;
 	double wconn_retry_at;
+	double writer_since;	/* when the writer was handed its batch */
+	struct lasting writer_failing;	/* the writer cannot connect */
 	struct batch_entry wpending[STORE_BATCH];
 	struct store_item wbatch[STORE_BATCH];
 	size_t nwbatch;
@@ -216,6 +229,9 @@ quiet_notice(void *arg, const char *message)
 	(void)message;
 }
 
+static void lasting_fail(struct lasting *f, const char *fmt, ...) LOG_PRINTF(2, 3);
+static void lasting_ok(struct lasting *f, const char *what);
+
 /* The writer thread's connection; without it, the loop writes the runs itself.  Returns 0 or -1. */
 static int
 wconn_open(struct loop *l)
@@ -237,11 +253,12 @@ wconn_open(struct loop *l)
 		l->wconn = NULL;
 	}
 	if (l->wconn == NULL) {
-		log_warning("could not connect the writer (runs are written by the loop meanwhile; trying again in "
-			    "%.0fs): %s", DB_RETRY_MAX, err);
+		lasting_fail(&l->writer_failing, "could not connect the writer (the loop writes the runs itself "
+			     "meanwhile; trying again every %.0fs): %s", DB_RETRY_MAX, err);
 		l->wconn_retry_at = now_mono() + DB_RETRY_MAX;
 		return -1;
 	}
+	lasting_ok(&l->writer_failing, "the writer is connected");
 	return 0;
 }
 
@@ -323,9 +340,6 @@ db_gone(struct loop *l)
 }
 
 /* A lasting failure: log it when it starts and every REPEAT_LOG while it lasts. */
-static void
-lasting_fail(struct lasting *f, const char *fmt, ...) LOG_PRINTF(2, 3);
-
 static void
 lasting_fail(struct lasting *f, const char *fmt, ...)
 {
@@ -560,7 +574,8 @@ batch_written(struct loop *l, const struct store_item *items, size_t n, int toge
  * loop's connection is up: because a row was locked.
  */
 static int
-batch_outcomes(struct loop *l, struct batch_entry *entries, const struct store_item *items, size_t n, bool lost)
+batch_outcomes(struct loop *l, struct batch_entry *entries, const struct store_item *items, size_t n,
+	       bool by_writer, bool lost)
 {
 	int locked = 0;
 
@@ -579,8 +594,8 @@ batch_outcomes(struct loop *l, struct batch_entry *entries, const struct store_i
 			fetch_result_free(e->r);
 		} else {
 			locked += l->conn != NULL;
-			/* a write that lost the connection counts: a result that keeps doing so is dropped */
-			defer(l, e->r, e->tries + (it->rc != STORE_LOCKED && l->conn == NULL));
+			/* a write that lost the loop's connection counts: a result that keeps doing so is dropped */
+			defer(l, e->r, e->tries + (!by_writer && it->rc != STORE_LOCKED && l->conn == NULL));
 		}
 		normalize_free(e->rr);
 	}
@@ -607,16 +622,23 @@ flush_batch(struct loop *l, bool now)
 	if (n == 0)
 		return 0;
 	if (!now && l->writer != NULL && l->conn != NULL && l->wconn != NULL) {
-		if (writer_busy(l->writer) && n < STORE_BATCH)
-			return 0;	/* handed over when the writer is done */
+		double t = now_mono();
+
 		if (!writer_busy(l->writer)) {
+			if (n < STORE_BATCH / 2 && t < l->batch_since + BATCH_GATHER && fetch_busy(l->fetch) > 0 &&
+			    !l->stopping)
+				return 0;	/* more answers are on their way: gathered a moment longer */
 			memcpy(l->wpending, l->pending, n * sizeof(l->pending[0]));
 			memcpy(l->wbatch, l->batch, n * sizeof(l->batch[0]));
 			l->nwbatch = n;
 			l->nbatch = 0;
+			l->writer_since = t;
 			writer_submit(l->writer, l->wconn, l->wbatch, n, l->owner);
 			return 0;
 		}
+		/* handed over when the writer is done, unless full, stopping, or the writer stalls */
+		if (n < STORE_BATCH && !l->stopping && t < l->writer_since + WRITER_PATIENCE)
+			return 0;
 	}
 	l->nbatch = 0;
 	if (l->conn == NULL) {
@@ -630,7 +652,7 @@ flush_batch(struct loop *l, bool now)
 	started = now_mono();
 	together = store_write_batch(l->conn, l->batch, n, l->owner, err, sizeof(err));
 	batch_written(l, l->batch, n, together, err, now_mono() - started, !db_usable(l->conn));
-	return batch_outcomes(l, l->pending, l->batch, n, false);
+	return batch_outcomes(l, l->pending, l->batch, n, false, false);
 }
 
 /* The writer is done with its batch: decide what each write means. */
@@ -652,14 +674,15 @@ collect_writer(struct loop *l)
 
 		for (size_t i = 0; i < n && why[0] == '\0'; i++)
 			why = l->wbatch[i].err;
-		log_warning("the writer lost its database connection (%s): its runs are written again, reconnecting",
+		log_warning("the writer lost its database connection (%s): its runs wait to be written again; "
+			    "reconnecting",
 			    why[0] != '\0' ? why : "connection closed");
 		PQfinish(l->wconn);
 		l->wconn = NULL;
 		l->wconn_retry_at = now_mono();
 	}
 	batch_written(l, l->wbatch, n, together, err, seconds, lost);
-	(void)batch_outcomes(l, l->wpending, l->wbatch, n, lost);
+	(void)batch_outcomes(l, l->wpending, l->wbatch, n, true, lost);
 }
 
 /* Whether fetched runs wait to be written, or are being written by the writer. */
@@ -685,6 +708,8 @@ batch_add(struct loop *l, struct fetch_result *r, struct run_rows *rr, int tries
 	}
 	if (l->nbatch == STORE_BATCH)
 		(void)flush_batch(l, false);
+	if (l->nbatch == 0)
+		l->batch_since = now_mono();
 	l->pending[l->nbatch] = (struct batch_entry){ r, rr, tries };
 	it = &l->batch[l->nbatch++];
 	it->rr = rr;
@@ -879,7 +904,7 @@ static void
 free_batch(struct loop *l)
 {
 	for (size_t i = 0; i < l->nbatch; i++) {
-		queue_claim_free(l->pending[i].r->data);
+		release_claim(l, l->pending[i].r->data);
 		fetch_result_free(l->pending[i].r);
 		normalize_free(l->pending[i].rr);
 	}
@@ -893,7 +918,8 @@ free_deferred(struct loop *l)
 		struct deferred *d = l->deferred;
 
 		l->deferred = d->next;
-		queue_claim_free(d->r->data);
+		/* given back while the connection serves (its calls are short at the end), else left to its lease */
+		release_claim(l, d->r->data);
 		fetch_result_free(d->r);
 		free(d);
 	}
@@ -1421,6 +1447,10 @@ wait_and_collect(struct loop *l, double now)
 	else
 		wake = l->sweep != NULL ? fmin(l->next_claim, l->next_sweep) : l->next_claim;
 	wake = fmin(wake, fmin(l->next_status, notify_watchdog_interval() > 0 ? l->next_watchdog : INFINITY));
+	/* a batch gathering for the writer, or waiting for a writer that may stall */
+	if (l->nbatch > 0 && l->writer != NULL)
+		wake = fmin(wake, writer_busy(l->writer) ? l->writer_since + WRITER_PATIENCE
+							 : l->batch_since + BATCH_GATHER);
 	if (l->conn != NULL)
 		wake = fmin(wake, budget_next(l->budget, now));
 	wake = fmin(fmax(wake - now, 0), 1.0);
@@ -1524,7 +1554,10 @@ loop_run_until(struct config **cfgp, const char *config_path, enum loop_mode mod
 		writer_wait(l.writer, true);
 		collect_writer(&l);
 	}
-	/* gathered for the writer when the loop had to end: their leases expire, nothing is lost */
+	/* gathered for the writer when the loop had to end: written now (its calls are short then), or left to
+	   their leases */
+	if (l.conn != NULL && db_usable(l.conn))
+		(void)flush_batch(&l, true);
 	free_batch(&l);
 	if (l.mode != LOOP_FOREVER)
 		l.exit_code = drain_verdict(&l);

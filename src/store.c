@@ -46,6 +46,7 @@ static const char sql_queue[] =
 	"    AND q.lease_owner = $10 AND q.lease_expires_at = b.lease "
 	"  RETURNING q.run_id, b.content_hash) "
 	"SELECT b.run_id, "
+	/* (a row deleted meanwhile may read 'locked' once, and 'lost' at the retry) */
 	"  CASE WHEN u.run_id IS NOT NULL THEN 'held' "
 	"    WHEN b.run_id NOT IN (SELECT run_id FROM l) "
 	"      AND EXISTS (SELECT 1 FROM sync_queue x WHERE x.run_id = b.run_id) THEN 'locked' "
