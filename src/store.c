@@ -78,6 +78,16 @@ append_columns(struct buf *sql, const struct table_def *def)
 	return 0;
 }
 
+/* Append "<verb> <table> (col1, col2, ...)": the head of an INSERT or a COPY; 0 or a negative errno. */
+static int
+append_head(struct buf *sql, const char *verb, const struct table_def *def)
+{
+	if (buf_append_str(sql, verb) || buf_append_str(sql, " ") || buf_append_str(sql, def->name) ||
+	    buf_append_str(sql, " (") || append_columns(sql, def) < 0 || buf_append_str(sql, ")"))
+		return -ENOMEM;
+	return 0;
+}
+
 static int
 prepare_one(PGconn *conn, const char *name, const char *sql, char *err, size_t errlen)
 {
@@ -100,8 +110,7 @@ prepare_run_upsert(PGconn *conn, char *err, size_t errlen)
 	int rc = -1;
 
 	buf_init(&sql, 16384);
-	if (buf_append_str(&sql, "INSERT INTO ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " (") ||
-	    append_columns(&sql, def) < 0 || buf_append_str(&sql, ") VALUES ("))
+	if (append_head(&sql, "INSERT INTO", def) < 0 || buf_append_str(&sql, " VALUES ("))
 		goto oom;
 	for (int i = 0; i < def->ncols; i++) {
 		snprintf(p, sizeof(p), "%s$%d", i > 0 ? ", " : "", i + 1);
@@ -150,10 +159,7 @@ prepare_bulk(PGconn *conn, enum table_id t, char *err, size_t errlen)
 		db_error(conn, types, err, errlen);
 		goto out;
 	}
-	if (buf_append_str(&sql, "INSERT INTO ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " (") ||
-	    append_columns(&sql, def) < 0)
-		goto oom;
-	if (buf_append_str(&sql, ") SELECT "))
+	if (append_head(&sql, "INSERT INTO", def) < 0 || buf_append_str(&sql, " SELECT "))
 		goto oom;
 	for (int i = 0; i < def->ncols; i++) {
 		const char *type = NULL;
@@ -435,8 +441,7 @@ copy_rows(struct pipeline *p, struct run_rows *const *rr, size_t n, enum table_i
 
 	buf_init(&sql, 16384);
 	buf_init(&data, BULK_MAX_LITERAL);
-	if (buf_append_str(&sql, "COPY ") || buf_append_str(&sql, def->name) || buf_append_str(&sql, " (") ||
-	    append_columns(&sql, def) < 0 || buf_append_str(&sql, ") FROM STDIN")) {
+	if (append_head(&sql, "COPY", def) < 0 || buf_append_str(&sql, " FROM STDIN")) {
 		snprintf(p->err, p->errlen, "out of memory");
 		p->failed = true;
 	}
@@ -530,6 +535,8 @@ failure(const struct pipeline *p)
 static int
 queue_params(struct bulk *bk, struct store_item *const *items, size_t n, const char *owner)
 {
+	int hash_col = normalize_col(T_RUNS, "content_hash");
+
 	for (int i = 0; i < Q_COLS; i++) {
 		if (bulk_open(bk, i) != 0)
 			return -1;
@@ -550,7 +557,7 @@ queue_params(struct bulk *bk, struct store_item *const *items, size_t n, const c
 		v[Q_STATUS] = it->rr->status;
 		v[Q_PRIORITY] = prio;
 		v[Q_LEASE] = it->c->lease;
-		v[Q_HASH] = normalize_cell(it->rr, T_RUNS, 0, normalize_col(T_RUNS, "content_hash"));
+		v[Q_HASH] = normalize_cell(it->rr, T_RUNS, 0, hash_col);
 		for (int i = 0; i < Q_COLS; i++) {
 			if (pgarray_add(&bk->cols[i], &v[i], 1, 1) != 0)
 				return -1;

@@ -204,7 +204,8 @@ writer_collect(struct writer *w, int *together, bool *lost, char *err, size_t er
 	return done;
 }
 
-void
+/* How long the thread's database calls may wait from now on. */
+static void
 writer_limit(struct writer *w, double limit)
 {
 	pthread_mutex_lock(&w->lock);

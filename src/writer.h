@@ -43,13 +43,10 @@ void writer_submit(struct writer *w, PGconn *conn, struct store_item *items, siz
 bool writer_collect(struct writer *w, int *together, bool *lost, char *err, size_t errlen, double *seconds);
 
 /*
- * Make the thread give up the database call it waits in (the call is
- * abandoned, as the loop's own are: see db.h), at once or when it has
- * waited limit seconds.
+ * Wait until the batch handed over is done; when abandon, the thread gives
+ * up the database call it waits in at once (the call is abandoned, as the
+ * loop's own are: see db.h).
  */
-void writer_limit(struct writer *w, double limit);
-
-/* Wait until the batch handed over is done; give up its database call when abandon. */
 void writer_wait(struct writer *w, bool abandon);
 
 /* Stop the thread (after writer_wait()) and free w. */
