@@ -80,6 +80,20 @@ struct norm {
 	int err;		/* first failure (-ENOMEM); later calls become no-ops */
 	const char *raw;	/* the run's raw JSON, once written, with spans into it */
 	struct spans spans;
+	struct buf scratch;	/* where JSON is written before it becomes a cell */
+};
+
+/*
+ * The cells of a run live in a few large blocks, freed together: a run has
+ * hundreds of cells, and a malloc() and a free() for each cost more than
+ * writing them.  A cell larger than a quarter block gets a block of its own.
+ */
+#define BLOCK_SIZE 16384
+
+struct cell_block {
+	struct cell_block *next;
+	size_t used, cap;
+	char data[];
 };
 
 /* A row being filled left to right, one put per column in the table's order. */
@@ -116,6 +130,34 @@ get_type(json_object *o, const char *key, json_type type)
 
 static int write_json(struct buf *b, json_object *o, bool file_contents, struct spans *sp, int depth);
 
+/*
+ * The end of the bytes from s[i] that a JSON string holds as they are:
+ * neither '"' nor '\\', nor below 0x20 when written (control), nor
+ * non-ASCII when read (ascii, for a check of each sequence).  Eight bytes
+ * at a time while none of the eight can be one of those (a zero byte in
+ * v ^ '"' or v ^ '\\' is one; a false alarm only sends the rest byte by
+ * byte), then byte by byte.
+ */
+static inline size_t
+string_run(const unsigned char *s, size_t i, size_t len, bool ascii)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+
+	while (len - i >= 8) {
+		uint64_t v, q, bs;
+
+		memcpy(&v, s + i, 8);
+		q = v ^ (ones * '"');
+		bs = v ^ (ones * '\\');
+		if ((((q - ones) & ~q) | ((bs - ones) & ~bs) | (ascii ? v : (v - ones * 0x20) & ~v)) & high)
+			break;
+		i += 8;
+	}
+	while (i < len && s[i] != '"' && s[i] != '\\' && (ascii ? s[i] < 0x80 : s[i] >= 0x20))
+		i++;
+	return i;
+}
+
 static int
 write_string(struct buf *b, const char *s, size_t len)
 {
@@ -134,13 +176,10 @@ write_string(struct buf *b, const char *s, size_t len)
 		} else if (c < 0x20) {
 			rc = buf_append(b, esc, 6);
 		} else {
-			size_t run = 1;
+			size_t end = string_run((const unsigned char *)s, i + 1, len, false);
 
-			while (i + run < len && (unsigned char)s[i + run] >= 0x20 &&
-			       s[i + run] != '"' && s[i + run] != '\\')
-				run++;
-			rc = buf_append(b, s + i, run);
-			i += run - 1;
+			rc = buf_append(b, s + i, end - i);
+			i = end - 1;
 		}
 	}
 	return rc != 0 ? rc : buf_append(b, "\"", 1);
@@ -297,11 +336,39 @@ fail_oom(struct norm *n)
 	return NULL;
 }
 
+/* size bytes for a cell of the run; NULL (and n->err set) when out of memory. */
+static char *
+cell_alloc(struct norm *n, size_t size)
+{
+	struct cell_block **head = &n->rr->mem, *b = *head;
+	char *p;
+
+	if (b == NULL || b->cap - b->used < size) {
+		size_t cap = size > BLOCK_SIZE / 4 ? size : BLOCK_SIZE;
+
+		if (cap > SIZE_MAX - sizeof(*b) || (b = malloc(sizeof(*b) + cap)) == NULL)
+			return fail_oom(n);
+		b->used = 0;
+		b->cap = cap;
+		if (cap == size && *head != NULL) {
+			/* a block of its own goes behind the current one, which stays current */
+			b->next = (*head)->next;
+			(*head)->next = b;
+		} else {
+			b->next = *head;
+			*head = b;
+		}
+	}
+	p = b->data + b->used;
+	b->used += size;
+	return p;
+}
+
 /* A copy of len bytes of s without NUL characters. */
 static char *
 copy_text(struct norm *n, const char *s, size_t len)
 {
-	char *d = malloc(len + 1);
+	char *d = len < SIZE_MAX ? cell_alloc(n, len + 1) : fail_oom(n);
 	size_t j = 0;
 
 	if (d == NULL)
@@ -323,9 +390,6 @@ copy_text(struct norm *n, const char *s, size_t len)
 static char *
 v_json(struct norm *n, json_object *o)
 {
-	struct buf b;
-	int rc;
-
 	if (o == NULL || n->err != 0)
 		return NULL;
 	if (n->raw != NULL && (json_object_is_type(o, json_type_object) || json_object_is_type(o, json_type_array))) {
@@ -334,30 +398,24 @@ v_json(struct norm *n, json_object *o)
 				return copy_text(n, n->raw + n->spans.s[i].off, n->spans.s[i].len);
 		}
 	}
-	buf_init(&b, SIZE_MAX);
-	rc = write_json(&b, o, n->file_contents, NULL, 0);
-	if (rc != 0) {
-		buf_free(&b);
+	buf_reset(&n->scratch);
+	if (write_json(&n->scratch, o, n->file_contents, NULL, 0) != 0)
 		return fail_oom(n);
-	}
-	return buf_steal(&b);
+	return copy_text(n, n->scratch.data, n->scratch.len);
 }
 
 /* The run's raw JSON, its spans noted for v_json(); NULL when out of memory. */
 static char *
 v_raw(struct norm *n, json_object *run)
 {
-	struct buf b;
-
 	if (n->err != 0)
 		return NULL;
-	buf_init(&b, SIZE_MAX);
+	buf_reset(&n->scratch);
 	n->spans.n = 0;
-	if (write_json(&b, run, n->file_contents, &n->spans, 0) != 0) {
-		buf_free(&b);
+	if (write_json(&n->scratch, run, n->file_contents, &n->spans, 0) != 0)
 		return fail_oom(n);
-	}
-	n->raw = buf_steal(&b);
+	/* no NUL characters in it: the spans keep their places in the copy */
+	n->raw = copy_text(n, n->scratch.data, n->scratch.len);
 	return (char *)n->raw;
 }
 
@@ -372,29 +430,35 @@ v_text(struct norm *n, json_object *o)
 	return v_json(n, o);
 }
 
+/* Whether o is an integer that fits PostgreSQL's integer (a whole double too): then *v is it. */
+static bool
+int_value(json_object *o, int64_t *v)
+{
+	double d;
+
+	if (json_object_is_type(o, json_type_int)) {
+		*v = json_object_get_int64(o);
+		return *v >= INT_MIN && *v <= INT_MAX;
+	}
+	if (!json_object_is_type(o, json_type_double))
+		return false;
+	d = json_object_get_double(o);
+	if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d))
+		return false;
+	*v = (int64_t)d;
+	return true;
+}
+
 /* An integer that fits PostgreSQL's integer, else NULL (the value stays in raw). */
 static char *
 v_int(struct norm *n, json_object *o)
 {
 	char tmp[INT_TEXT_SIZE], *p;
-	double d;
+	int64_t v;
 
-	if (o == NULL || n->err != 0)
+	if (o == NULL || n->err != 0 || !int_value(o, &v))
 		return NULL;
-	if (json_object_is_type(o, json_type_int)) {
-		int64_t i = json_object_get_int64(o);
-
-		if (i < INT_MIN || i > INT_MAX)
-			return NULL;
-		p = int_text(tmp, i);
-	} else if (json_object_is_type(o, json_type_double)) {
-		d = json_object_get_double(o);
-		if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d))
-			return NULL;
-		p = int_text(tmp, (int64_t)d);
-	} else {
-		return NULL;
-	}
+	p = int_text(tmp, v);
 	return copy_text(n, p, (size_t)(tmp + INT_TEXT_SIZE - p));
 }
 
@@ -507,7 +571,6 @@ static void
 put(struct row *r, char *v)
 {
 	if (r->cell == NULL || r->i >= r->ncols) {
-		free(v);
 		if (r->n->err == 0)
 			r->n->err = -EINVAL;	/* a table definition and its code disagree */
 		return;
@@ -658,35 +721,31 @@ nearest(json_object *obj, const char *path, size_t len)
 static char *
 citation_pages(struct norm *n, json_object *list)
 {
-	struct buf b;
+	struct buf *b = &n->scratch;
 	size_t count = 0;
 
 	if (list == NULL || !json_object_is_type(list, json_type_array) || n->err != 0)
 		return NULL;
-	buf_init(&b, SIZE_MAX);
-	if (buf_append(&b, "{", 1) != 0)
-		goto oom;
+	buf_reset(b);
+	if (buf_append(b, "{", 1) != 0)
+		return fail_oom(n);
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		char *page = v_int(n, get(json_object_array_get_idx(list, i), "page"));
+		json_object *page = get(json_object_array_get_idx(list, i), "page");
+		char tmp[INT_TEXT_SIZE], *p;
+		int64_t v;
 
-		if (page == NULL)
+		/* a page the column cannot hold is left out */
+		if (page == NULL || !int_value(page, &v))
 			continue;
-		if ((count++ > 0 && buf_append(&b, ",", 1) != 0) || buf_append_str(&b, page) != 0) {
-			free(page);
-			goto oom;
-		}
-		free(page);
+		p = int_text(tmp, v);
+		if ((count++ > 0 && buf_append(b, ",", 1) != 0) || buf_append(b, p, (size_t)(tmp + INT_TEXT_SIZE - p)) != 0)
+			return fail_oom(n);
 	}
-	if (count == 0) {
-		buf_free(&b);
+	if (count == 0)
 		return NULL;
-	}
-	if (buf_append(&b, "}", 1) != 0)
-		goto oom;
-	return buf_steal(&b);
-oom:
-	buf_free(&b);
-	return fail_oom(n);
+	if (buf_append(b, "}", 1) != 0)
+		return fail_oom(n);
+	return copy_text(n, b->data, b->len);
 }
 
 /* One leaf: its value, the metadata that applies to it, whether a reviewer changed it. */
@@ -1004,37 +1063,50 @@ errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Bytes outside strings that prepare_body() looks at: quotes, digits, and non-ASCII (an error there). */
+/*
+ * Bytes outside strings that prepare_body() looks at: quotes, digits, white
+ * space, and non-ASCII (an error there).
+ */
 static const bool outside_special[256] = {
 	['"'] = true,
 	['0'] = true, ['1'] = true, ['2'] = true, ['3'] = true, ['4'] = true,
 	['5'] = true, ['6'] = true, ['7'] = true, ['8'] = true, ['9'] = true,
+	[' '] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true,
 	[0x80 ... 0xff] = true,
 };
 
-/*
- * The end of the run of plain string bytes (ASCII, neither '"' nor '\\')
- * that starts at p[i]: eight bytes at a time while all eight are plain
- * (a zero byte in v ^ '"' or v ^ '\\' is one of those; the high bit is
- * non-ASCII), then byte by byte.
- */
-static size_t
-plain_run(const unsigned char *p, size_t i, size_t len)
+static bool
+is_space(unsigned char c)
 {
-	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
-	while (len - i >= 8) {
-		uint64_t v, q, b;
+/*
+ * Bytes of numbers and literals: white space between two of them ("1 2",
+ * "- 1", "true false") keeps them apart, and must stay for json-c to
+ * refuse them as it should.
+ */
+static bool
+is_word(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       c == '-' || c == '+' || c == '.';
+}
 
-		memcpy(&v, p + i, 8);
-		q = v ^ (ones * '"');
-		b = v ^ (ones * '\\');
-		if ((((q - ones) & ~q) | ((b - ones) & ~b) | v) & high)
-			break;
-		i += 8;
+/* The end of the white space that starts at p[i]: indentation eight spaces at a time, the rest byte by byte. */
+static size_t
+space_run(const unsigned char *p, size_t i, size_t len)
+{
+	const uint64_t spaces = 0x2020202020202020ULL;
+
+	while (i < len && is_space(p[i])) {
+		uint64_t v;
+
+		if (len - i >= 8 && (memcpy(&v, p + i, 8), v == spaces))
+			i += 8;
+		else
+			i++;
 	}
-	while (i < len && p[i] < 0x80 && p[i] != '"' && p[i] != '\\')
-		i++;
 	return i;
 }
 
@@ -1043,11 +1115,13 @@ plain_run(const unsigned char *p, size_t i, size_t len)
  * checks only the shape of sequences, PostgreSQL checks all), no \u0000
  * escapes (json-c would cut object keys there; PostgreSQL cannot hold
  * U+0000 at all), and integers too long for 64 bits marked as floating
- * point ("e0"), so json-c keeps their text instead of clamping.  Almost
- * every body needs no change: then *changed is false and out stays empty,
- * and body itself is parsed.  Otherwise out holds the changed copy.  Plain
- * bytes are copied in spans, not one by one: this runs over every byte of
- * every response.
+ * point ("e0"), so json-c keeps their text instead of clamping.  White
+ * space between values is left out too: json-c's tokenizer takes a tenth
+ * more time for an indented body than for the same body compact, and a
+ * copy costs far less.  A compact body needs no change: then *changed is
+ * false and out stays empty, and body itself is parsed.  Otherwise out
+ * holds the changed copy.  Plain bytes are copied in spans, not one by one:
+ * this runs over every byte of every response.
  */
 static int
 prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char *err, size_t errlen)
@@ -1062,7 +1136,7 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 
 		if (in_string) {
 			/* the common case first: a run of ASCII that is neither a quote nor a backslash */
-			i = plain_run(p, i, len);
+			i = string_run(p, i, len, true);
 			if (i == len)
 				break;
 			if (p[i] == '\\') {
@@ -1087,9 +1161,20 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 		} else if (p[i] == '"') {
 			in_string = true;
 		} else if (!outside_special[p[i]]) {
-			/* white space and punctuation between values: nothing to check */
+			/* punctuation and literals between values: nothing to check */
 			while (i + n < len && !outside_special[p[i + n]])
 				n++;
+		} else if (is_space(p[i])) {
+			size_t keep;
+
+			n = space_run(p, i, len) - i;
+			keep = i > 0 && i + n < len && is_word(p[i - 1]) && is_word(p[i + n]);
+			if ((!*changed && buf_reserve(out, len) != 0) || buf_append(out, p + copied, i + keep - copied) != 0)
+				return -ENOMEM;
+			*changed = true;
+			i += n;
+			copied = i;
+			continue;
 		} else if (p[i] >= '0' && p[i] <= '9') {
 			while (i + n < len && p[i + n] >= '0' && p[i + n] <= '9')
 				n++;
@@ -1166,6 +1251,42 @@ check_envelope(json_object *root, const char *expected_id, char *err, size_t err
 	return run;
 }
 
+/*
+ * Parse len bytes of body (not NUL-terminated) as one JSON document with tok
+ * (which is reset first): 0 and the document in *root (NULL for null), or
+ * -EINVAL and where it went wrong in err.
+ */
+static int
+parse_json(struct json_tokener *tok, const char *body, size_t len, json_object **root, char *err, size_t errlen)
+{
+	enum json_tokener_error jerr;
+
+	json_tokener_reset(tok);
+	/* no JSON_TOKENER_VALIDATE_UTF8: prepare_body() checked every byte already, and more strictly */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	*root = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (jerr == json_tokener_continue) {
+		errf(err, errlen, "response is not valid JSON: unexpected end of data after %zu bytes", len);
+		return -EINVAL;
+	}
+	if (jerr != json_tokener_success) {
+		errf(err, errlen, "response is not valid JSON: %s at byte %zu",
+		     json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
+		return -EINVAL;
+	}
+	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+		if (!is_space((unsigned char)body[i])) {
+			errf(err, errlen, "response is not valid JSON: trailing data at byte %zu",
+			     json_tokener_get_parse_end(tok));
+			json_object_put(*root);
+			*root = NULL;
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* Parse and normalize one response body; see normalize.h. */
 int
 normalize_body(const char *body, size_t len, const char *expected_id, bool file_contents,
@@ -1174,13 +1295,15 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 	struct json_tokener *tok = NULL;
 	json_object *root = NULL, *run;
 	struct norm n = { .run_id = expected_id, .file_contents = file_contents };
-	enum json_tokener_error jerr;
+	const char *orig = body;
+	size_t orig_len = len;
 	struct buf clean;
 	bool changed;
 	int rc = -EINVAL;
 
 	*out = NULL;
 	buf_init(&clean, SIZE_MAX);
+	buf_init(&n.scratch, SIZE_MAX);
 	if (len == 0) {
 		errf(err, errlen, "response body is empty");
 		goto out;
@@ -1205,26 +1328,13 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* no JSON_TOKENER_VALIDATE_UTF8: prepare_body() checked every byte already, and more strictly */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	root = json_tokener_parse_ex(tok, body, (int)len);
-	jerr = json_tokener_get_error(tok);
-	if (jerr == json_tokener_continue) {
-		errf(err, errlen, "response is not valid JSON: unexpected end of data after %zu bytes", len);
-		goto out;
-	}
-	if (jerr != json_tokener_success) {
-		errf(err, errlen, "response is not valid JSON: %s at byte %zu",
-		     json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
-		goto out;
-	}
-	/* body is not NUL-terminated when it is the caller's own bytes */
-	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n') {
-			errf(err, errlen, "response is not valid JSON: trailing data at byte %zu",
-			     json_tokener_get_parse_end(tok));
-			goto out;
+	if (parse_json(tok, body, len, &root, err, errlen) < 0) {
+		/* the places in the message are the response's own, not those in the copy */
+		if (changed && orig_len <= INT_MAX && parse_json(tok, orig, orig_len, &root, err, errlen) == 0) {
+			json_object_put(root);
+			root = NULL;
 		}
+		goto out;
 	}
 	run = check_envelope(root, expected_id, err, errlen);
 	if (run == NULL)
@@ -1254,6 +1364,7 @@ out:
 	if (tok != NULL)
 		json_tokener_free(tok);
 	buf_free(&clean);
+	buf_free(&n.scratch);
 	return rc;
 }
 
@@ -1313,12 +1424,13 @@ normalize_free(struct run_rows *rr)
 {
 	if (rr == NULL)
 		return;
-	for (int t = 0; t < T_COUNT; t++) {
-		size_t ncells = rr->t[t].nrows * (size_t)normalize_tables[t].ncols;
-
-		for (size_t i = 0; i < ncells; i++)
-			free(rr->t[t].cells[i]);
+	for (int t = 0; t < T_COUNT; t++)
 		free(rr->t[t].cells);
+	while (rr->mem != NULL) {
+		struct cell_block *next = rr->mem->next;
+
+		free(rr->mem);
+		rr->mem = next;
 	}
 	free(rr);
 }

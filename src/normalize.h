@@ -37,11 +37,14 @@ struct table_rows {
 	char **cells;
 };
 
+struct cell_block;
+
 /* Everything one run becomes; owned by whoever called normalize_body(). */
 struct run_rows {
 	const char *id;		/* points into the T_RUNS row */
 	const char *status;	/* likewise; never NULL */
 	struct table_rows t[T_COUNT];
+	struct cell_block *mem;	/* where the cells are */
 };
 
 #define NORMALIZE_ERR_SIZE 256

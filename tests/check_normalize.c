@@ -1232,7 +1232,59 @@ static const struct bad_body bad_bodies[] = {
 	{ "NUL then garbage", RUN_OPEN "\"status\": \"PENDING\"}}\0garbage",
 	  sizeof(RUN_OPEN "\"status\": \"PENDING\"}}\0garbage") - 1, "JSON" },
 	{ "trailing comma", RUN_OPEN "\"status\": \"PENDING\",}}", 0, "JSON" },
+	/* white space left out before parsing must not join what it keeps apart */
+	{ "numbers apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [1 2]}}", 0, "JSON" },
+	{ "sign apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [-\n 1]}}", 0, "JSON" },
+	{ "exponent apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [1\te5]}}", 0, "JSON" },
+	{ "fraction apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [1 .5]}}", 0, "JSON" },
+	{ "literal apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": tr ue}}", 0, "JSON" },
+	{ "literals apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [true\r\nfalse]}}", 0, "JSON" },
 };
+
+/*
+ * White space between values is left out before json-c parses: the rows of
+ * a body do not depend on its indentation, and the byte a parse error names
+ * is the response's own.
+ */
+START_TEST(test_white_space)
+{
+	const struct fixture *fx = &fixtures[_i];
+	json_object *root = fixture_json(fx->file, NULL, 0);
+	static const int flags[] = { JSON_C_TO_STRING_PLAIN, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_PRETTY_TAB };
+	struct run_rows *want = norm_fixture(fx->file, true);
+
+	for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+		const char *body = json_object_to_json_string_ext(root, flags[f]);
+		struct run_rows *got = norm_ok(body, strlen(body), fx->id, true);
+
+		for (int t = 0; t < T_COUNT; t++) {
+			ck_assert_uint_eq(got->t[t].nrows, want->t[t].nrows);
+			for (size_t r = 0; r < want->t[t].nrows; r++) {
+				for (int c = 0; c < normalize_tables[t].ncols; c++) {
+					const char *a = normalize_cell(want, (enum table_id)t, r, c);
+					const char *b = normalize_cell(got, (enum table_id)t, r, c);
+
+					ck_assert_msg((a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0),
+						      "%s (flags %d): %s row %zu column %s differs", fx->file, flags[f],
+						      normalize_tables[t].name, r, normalize_tables[t].cols[c]);
+				}
+			}
+		}
+	}
+}
+END_TEST
+
+START_TEST(test_white_space_error_place)
+{
+	const char *body = "{\n    \"success\": true,\n    \"workflowRun\": {\n        \"id\": \"workflow_run_T1\",\n"
+			   "        \"status\": @\n    }\n}\n";
+	const char *err = norm_fail(body, strlen(body), "workflow_run_T1", "error in an indented body");
+	char want[64];
+
+	snprintf(want, sizeof(want), "at byte %zu", (size_t)(strchr(body, '@') - body));
+	ck_assert_msg(strstr(err, want) != NULL, "err \"%s\" does not say \"%s\"", err, want);
+}
+END_TEST
 
 START_TEST(test_bad_body)
 {
@@ -1969,6 +2021,7 @@ normalize_suite(void)
 	tcase_add_loop_test(tc, test_fixture_no_presigned_url, 0, 2 * NFIXTURES);
 	tcase_add_loop_test(tc, test_fixture_without_contents, 0, NFIXTURES);
 	tcase_add_loop_test(tc, test_fixture_keys, 0, NFIXTURES);
+	tcase_add_loop_test(tc, test_white_space, 0, NFIXTURES);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("cells");
@@ -1998,6 +2051,7 @@ normalize_suite(void)
 	tcase_add_test(tc, test_truncated_half);
 	tcase_add_test(tc, test_err_quotes_no_body);
 	tcase_add_test(tc, test_unterminated_body);
+	tcase_add_test(tc, test_white_space_error_place);
 	tcase_add_test(tc, test_error_message);
 	tcase_add_test(tc, test_error_message_odd);
 	suite_add_tcase(s, tc);
