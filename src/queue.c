@@ -24,11 +24,11 @@ static const char sql_claim[] =
 	"  lease_expires_at = now() + make_interval(secs => $2::float8), "
 	"  next_attempt_at = now() + make_interval(secs => $2::float8), "
 	"  fetched_updated_at = listed_updated_at "
-	"WHERE q.run_id IN (SELECT run_id FROM sync_queue "
+	"WHERE q.run_id = ANY (ARRAY(SELECT run_id FROM sync_queue "
 	"  WHERE state = 'pending' AND next_attempt_at <= now() "
 	"    AND claim_key(priority, next_attempt_at) <= now() + interval '600 s' "
 	"    AND ($4::timestamptz IS NULL OR next_attempt_at <= $4::timestamptz) "
-	"  ORDER BY claim_key(priority, next_attempt_at) LIMIT $3 FOR UPDATE SKIP LOCKED) "
+	"  ORDER BY claim_key(priority, next_attempt_at) LIMIT $3 FOR UPDATE SKIP LOCKED)) "
 	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts, q.lease_expires_at, "
 	"  q.workflow_id, q.listed_updated_at IS NOT NULL";
 

@@ -21,7 +21,8 @@
  * for each run whether its lease held, or its row is locked by another
  * session (skipped: that run waits, the others go on), and which runs are
  * stored already as they are (same content hash): for those nothing but
- * the queue row changes.
+ * the queue row changes.  The queue rows are found by their keys
+ * (run_id = ANY), never by a scan, however long the queue.
  */
 #define SNAPSHOT_CURRENT \
 	"(q.enqueue_gen = b.gen AND (q.listed_updated_at IS NULL OR q.listed_updated_at <= q.fetched_updated_at))"
@@ -31,7 +32,7 @@ static const char sql_queue[] =
 	"                               $6::text[], $7::smallint[], $8::timestamptz[], $9::text[]) "
 	"    AS b (run_id, gen, state, delay, polls, status, priority, lease, content_hash)), "
 	/* a queue row another session holds is skipped, not waited for: that run alone is tried later */
-	"l AS (SELECT run_id FROM sync_queue WHERE run_id IN (SELECT run_id FROM b) FOR UPDATE SKIP LOCKED), "
+	"l AS (SELECT run_id FROM sync_queue WHERE run_id = ANY ($1::text[]) FOR UPDATE SKIP LOCKED), "
 	"u AS ("
 	"  UPDATE sync_queue q SET "
 	"    state = CASE WHEN " SNAPSHOT_CURRENT " THEN b.state ELSE 'pending' END, "
@@ -42,7 +43,7 @@ static const char sql_queue[] =
 	"    priority = CASE WHEN " SNAPSHOT_CURRENT " THEN b.priority ELSE 0 END, "
 	"    last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
 	"  FROM b "
-	"  WHERE q.run_id = b.run_id AND q.run_id IN (SELECT run_id FROM l) "
+	"  WHERE q.run_id = ANY ($1::text[]) AND q.run_id = b.run_id AND q.run_id IN (SELECT run_id FROM l) "
 	"    AND q.lease_owner = $10 AND q.lease_expires_at = b.lease "
 	"  RETURNING q.run_id, b.content_hash) "
 	"SELECT b.run_id, "
