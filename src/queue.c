@@ -76,21 +76,30 @@ static const char sql_enqueue_many[] =
 /*
  * Busy for --drain: never fetched, in motion, waiting for a retry, or due
  * now; a run parked after NEEDS_REVIEW (or an unknown status) is not.
- * The last EXISTS alone says it; the first two find the usual answers in
- * the partial index at once (runs of priority 0 and 1 are never parked;
- * parked runs, priority 2, in due order), so the cost does not grow with
- * the queue.  The next due time takes the earliest of each priority
- * (a skip scan over the index), not a scan of every pending run.
+ * Asked in three steps, each read from sync_queue_due in its order (the
+ * ORDER BY keeps the planner from filtering the claim index instead), the
+ * next asked only when the one before found nothing: a run of priority 0
+ * or 1 (never parked) that is busy, which is almost always the first such
+ * run; a parked run (priority 2) due now, found at the start of its range;
+ * and only then a parked run that is busy otherwise (being fetched), which
+ * reads each parked run once.  The next due time takes the earliest of
+ * each priority (a skip scan over the index), not a scan of every pending
+ * run.
  */
+#define IN_DUE_ORDER "ORDER BY priority, next_attempt_at LIMIT 1"
+
 static const char sql_outlook[] =
 	"WITH RECURSIVE prio (p) AS ("
 	"  SELECT min(priority) FROM sync_queue WHERE state = 'pending' "
 	"  UNION ALL "
 	"  SELECT (SELECT min(priority) FROM sync_queue WHERE state = 'pending' AND priority > prio.p) "
 	"  FROM prio WHERE prio.p IS NOT NULL) "
-	"SELECT (EXISTS (SELECT 1 FROM sync_queue WHERE state = 'pending' AND priority < 2 AND " BUSY ") "
-	"    OR EXISTS (SELECT 1 FROM sync_queue WHERE state = 'pending' AND priority = 2 AND next_attempt_at <= now()) "
-	"    OR EXISTS (SELECT 1 FROM sync_queue WHERE state = 'pending' AND " BUSY "))::int, "
+	"SELECT (coalesce("
+	"    (SELECT 1 FROM sync_queue WHERE state = 'pending' AND priority < 2 AND " BUSY " " IN_DUE_ORDER "), "
+	"    (SELECT 1 FROM sync_queue WHERE state = 'pending' AND priority = 2 AND next_attempt_at <= now() "
+	"     " IN_DUE_ORDER "), "
+	"    (SELECT 1 FROM sync_queue WHERE state = 'pending' AND priority >= 2 AND " BUSY " " IN_DUE_ORDER ")"
+	"  ) IS NOT NULL)::int, "
 	"  extract(epoch FROM (SELECT min((SELECT min(next_attempt_at) FROM sync_queue "
 	"    WHERE state = 'pending' AND priority = prio.p)) FROM prio WHERE prio.p IS NOT NULL) - now())";
 
