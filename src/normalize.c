@@ -1093,6 +1093,15 @@ is_word(unsigned char c)
 	       c == '-' || c == '+' || c == '.';
 }
 
+/* Whether the digits at p[i] follow a decimal point or an exponent's e (and sign). */
+static bool
+after_point_or_e(const unsigned char *p, size_t i)
+{
+	if (i > 0 && (p[i - 1] == '+' || p[i - 1] == '-'))
+		i--;
+	return i > 0 && (p[i - 1] == '.' || p[i - 1] == 'e' || p[i - 1] == 'E');
+}
+
 /* The end of the white space that starts at p[i]: indentation eight spaces at a time, the rest byte by byte. */
 static size_t
 space_run(const unsigned char *p, size_t i, size_t len)
@@ -1168,7 +1177,8 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 			size_t keep;
 
 			n = space_run(p, i, len) - i;
-			keep = i > 0 && i + n < len && is_word(p[i - 1]) && is_word(p[i + n]);
+			/* at the end too: json-c reads a number (or literal) as unfinished without a byte after it */
+			keep = i > 0 && is_word(p[i - 1]) && (i + n == len || is_word(p[i + n]));
 			if ((!*changed && buf_reserve(out, len) != 0) || buf_append(out, p + copied, i + keep - copied) != 0)
 				return -ENOMEM;
 			*changed = true;
@@ -1178,7 +1188,9 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 		} else if (p[i] >= '0' && p[i] <= '9') {
 			while (i + n < len && p[i + n] >= '0' && p[i + n] <= '9')
 				n++;
-			if (n > 18 && (i + n >= len || (p[i + n] != '.' && p[i + n] != 'e' && p[i + n] != 'E'))) {
+			/* an integer part: not the digits of a fraction or an exponent, nor followed by them */
+			if (n > 18 && !after_point_or_e(p, i) &&
+			    (i + n >= len || (p[i + n] != '.' && p[i + n] != 'e' && p[i + n] != 'E'))) {
 				if (buf_append(out, p + copied, i + n - copied) != 0 || buf_append(out, "e0", 2) != 0)
 					return -ENOMEM;
 				*changed = true;

@@ -1238,7 +1238,9 @@ static const struct bad_body bad_bodies[] = {
 	{ "exponent apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [1\te5]}}", 0, "JSON" },
 	{ "fraction apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [1 .5]}}", 0, "JSON" },
 	{ "literal apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": tr ue}}", 0, "JSON" },
-	{ "literals apart", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [true\r\nfalse]}}", 0, "JSON" },
+	{ "literal apart by a line", RUN_OPEN "\"status\": \"PENDING\", \"metadata\": [nul\r\nl]}}", 0, "JSON" },
+	{ "number and white space alone", "42\n", 0, "not a JSON object" },
+	{ "literal and white space alone", "true \t", 0, "not a JSON object" },
 };
 
 /*
@@ -1640,6 +1642,19 @@ START_TEST(test_big_integers)
 	ck_assert_msg(strncmp(meta, "{\"order\":", 9) == 0 && strlen(meta) > 10, "metadata %s", meta);
 	meta[strlen(meta) - 1] = '\0';
 	assert_numeric_eq(meta + 9, "98765432109876543210987", "metadata.order");
+}
+END_TEST
+
+/* Long digit runs in a fraction or an exponent are not integers: left as they are, the number stays valid. */
+START_TEST(test_long_fraction_and_exponent)
+{
+	static const char body[] = RUN_OPEN "\"status\": \"PENDING\", \"usage\": {\"credits\": 1.12345678901234567890}, "
+		"\"metadata\": {\"a\": 1e12345678901234567890, \"b\": 2E-12345678901234567890, \"c\": -12345678901234567890}}}";
+	struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_T1", true);
+
+	assert_numeric_eq(cell(rr, T_RUNS, 0, "credits"), "1.12345678901234567890", "credits");
+	ck_assert_ptr_nonnull(strstr(cell(rr, T_RUNS, 0, "metadata"), "\"a\":"));
+	ck_assert_ptr_nonnull(strstr(cell(rr, T_RUNS, 0, "metadata"), "\"c\":-12345678901234567890"));
 }
 END_TEST
 
@@ -2065,6 +2080,7 @@ normalize_suite(void)
 	tcase_add_test(tc, test_timestamps);
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_big_integers);
+	tcase_add_test(tc, test_long_fraction_and_exponent);
 	suite_add_tcase(s, tc);
 	return s;
 }
