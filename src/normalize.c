@@ -213,12 +213,13 @@ write_double(struct buf *b, json_object *o)
 {
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	const char *e = strpbrk(text, "eE");
+	long exponent = e != NULL ? strtol(e + 1, NULL, 10) : 0;	/* LONG_MIN or LONG_MAX when far out */
 	double d = json_object_get_double(o);
 	char tmp[40];
 
 	if (!isfinite(d))
 		return buf_append_str(b, "null");
-	if (e != NULL && labs(strtol(e + 1, NULL, 10)) > 300) {
+	if (exponent > 300 || exponent < -300) {
 		snprintf(tmp, sizeof(tmp), "%.17g", d);
 		return buf_append_str(b, tmp);
 	}
