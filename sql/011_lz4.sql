@@ -14,7 +14,7 @@ DECLARE
     c name;
 BEGIN
     IF current_setting('server_version_num')::int < 140000 THEN
-        RAISE NOTICE 'PostgreSQL % has no per-column compression: the synced tables keep pglz',
+        RAISE WARNING 'PostgreSQL % has no per-column compression: the synced tables keep pglz',
             current_setting('server_version');
         RETURN;
     END IF;
@@ -35,10 +35,10 @@ BEGIN
             END LOOP;
         EXCEPTION
             WHEN feature_not_supported THEN
-                RAISE NOTICE 'this server was built without lz4: the synced tables keep pglz';
+                RAISE WARNING 'this server was built without lz4: the synced tables keep pglz';
                 RETURN;
             WHEN lock_not_available OR insufficient_privilege THEN
-                RAISE NOTICE 'table % keeps pglz: %', t, SQLERRM;
+                RAISE WARNING 'table % keeps pglz: %', t, SQLERRM;
         END;
     END LOOP;
 END

@@ -172,3 +172,18 @@ log_run(enum log_level level, const char *run_id, const char *fmt, ...)
 	log_write(level, run_id, fmt, ap);
 	va_end(ap);
 }
+
+/* A server message to the log; see log.h. */
+void
+log_server_message(void *arg, const char *message)
+{
+	char line[512];
+	size_t n;
+
+	(void)arg;
+	snprintf(line, sizeof(line), "%s", message);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
+		line[--n] = '\0';
+	log_msg(LOG_LEVEL_WARNING, "database: %s", line);
+}

@@ -36,6 +36,13 @@ void log_msg(enum log_level level, const char *fmt, ...) LOG_PRINTF(2, 3);
  */
 void log_run(enum log_level level, const char *run_id, const char *fmt, ...) LOG_PRINTF(3, 4);
 
+/*
+ * A libpq notice processor (PQsetNoticeProcessor): what the server sends on
+ * its own (a warning of a migration, a shutdown) goes to the log as a
+ * warning, on one line.
+ */
+void log_server_message(void *arg, const char *message);
+
 #define log_error(...)   log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
 #define log_info(...)    log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

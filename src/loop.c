@@ -206,20 +206,6 @@ drain_sigpipe(void)
 		;
 }
 
-/* Messages the server sends on its own (a shutdown, a warning) go to the log, on one line. */
-static void
-on_notice(void *arg, const char *message)
-{
-	char line[512];
-	size_t n;
-
-	(void)arg;
-	snprintf(line, sizeof(line), "%s", message);
-	n = strlen(line);
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
-		line[--n] = '\0';
-	log_warning("database: %s", line);
-}
 
 /* Server messages on the writer's connection: not logged from its thread (the loop's connection logs them). */
 static void
@@ -272,7 +258,7 @@ db_open(struct loop *l)
 	l->conn = db_connect(l->cfg->database.conninfo, l->cfg->database.schema, err, sizeof(err));
 	if (l->conn == NULL)
 		goto fail;
-	PQsetNoticeProcessor(l->conn, on_notice, NULL);
+	PQsetNoticeProcessor(l->conn, log_server_message, NULL);
 	if (queue_prepare(l->conn, err, sizeof(err)) < 0 || store_prepare(l->conn, err, sizeof(err)) < 0 ||
 	    discover_prepare(l->conn, err, sizeof(err)) < 0 ||
 	    db_listen(l->conn, l->cfg->database.schema, err, sizeof(err)) < 0) {

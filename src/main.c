@@ -98,6 +98,8 @@ open_database(const struct config *cfg, bool migrate)
 		log_error("could not connect to the database: %s", err);
 		return NULL;
 	}
+	/* a migration's warnings (a table it left as it was) reach the log */
+	PQsetNoticeProcessor(conn, log_server_message, NULL);
 	if (migrate) {
 		if (db_migrate(conn, cfg->database.schema, &applied, err, sizeof(err)) < 0) {
 			log_error("could not migrate schema \"%s\": %s", cfg->database.schema, err);
