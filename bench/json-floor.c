@@ -36,6 +36,10 @@ main(int argc, char **argv)
 	}
 	compact = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
 	body = strdup(compact);
+	if (body == NULL) {
+		fprintf(stderr, "json-floor: out of memory\n");
+		return 1;
+	}
 	len = strlen(body);
 	json_object_put(doc);
 	/* the best of five rounds: the floor, not the noise of a shared machine */

@@ -227,8 +227,8 @@ db_copy_in(PGconn *conn, const char *command, const char *data, size_t len)
 		if (r < 0 || (r == 1 && flush_out(conn, started) < 0))
 			goto abandon;
 		if (r == 0) {
-			/* libpq could not take it: let the socket take what it holds */
-			if (wait_socket(conn, true, started, 0) < 0 || PQflush(conn) < 0 || PQconsumeInput(conn) == 0)
+			/* libpq could not take it: the socket takes what libpq holds first */
+			if (flush_out(conn, started) < 0)
 				goto abandon;
 			continue;
 		}
@@ -242,7 +242,7 @@ db_copy_in(PGconn *conn, const char *command, const char *data, size_t len)
 			goto abandon;
 		if (r == 1)
 			break;
-		if (wait_socket(conn, true, started, 0) < 0 || PQflush(conn) < 0 || PQconsumeInput(conn) == 0)
+		if (flush_out(conn, started) < 0)
 			goto abandon;
 	}
 	return finish_call(conn, true, started);

@@ -1537,7 +1537,7 @@ loop_run_until(struct config **cfgp, const char *config_path, enum loop_mode mod
 	(void)notify_send("STOPPING=1");
 	if (l.writer != NULL) {
 		/* past the grace, or a second signal: its call is abandoned, its runs fetched again later */
-		writer_wait(l.writer, true);
+		writer_wait(l.writer);
 		collect_writer(&l);
 	}
 	/* gathered for the writer when the loop had to end: written now (its calls are short then), or left to

@@ -373,7 +373,7 @@ copy_text(struct norm *n, const char *s, size_t len)
 	size_t j = 0;
 
 	if (d == NULL)
-		return fail_oom(n);
+		return NULL;	/* n->err is set */
 	if (memchr(s, '\0', len) == NULL) {
 		memcpy(d, s, len);
 		d[len] = '\0';

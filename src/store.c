@@ -684,14 +684,12 @@ store_write_batch(PGconn *conn, struct store_item *items, size_t n, const char *
 			free(sorted);
 			return 1;
 		}
-		for (size_t i = 0; i < n; i++)
-			items[i].rc = -1;
 	}
 	/* each on its own, so that a run the database refuses (or a locked row) holds up no other */
 	for (size_t i = 0; i < n; i++) {
 		struct store_item *it = sorted[i];
 
-		if (db_broken(conn) || !db_usable(conn)) {
+		if (!db_usable(conn)) {
 			snprintf(it->err, sizeof(it->err), "not tried: the connection went away before its turn");
 			it->rc = STORE_UNTRIED;
 			continue;

@@ -214,12 +214,11 @@ writer_limit(struct writer *w, double limit)
 }
 
 void
-writer_wait(struct writer *w, bool abandon)
+writer_wait(struct writer *w)
 {
 	if (!w->busy)
 		return;
-	if (abandon)
-		writer_limit(w, 0);
+	writer_limit(w, 0);
 	pthread_mutex_lock(&w->lock);
 	while (!w->done)
 		pthread_cond_wait(&w->cond, &w->lock);
@@ -231,7 +230,7 @@ writer_stop(struct writer *w)
 {
 	if (w == NULL)
 		return;
-	writer_wait(w, true);
+	writer_wait(w);
 	pthread_mutex_lock(&w->lock);
 	w->quit = true;
 	pthread_cond_broadcast(&w->cond);

@@ -43,11 +43,11 @@ void writer_submit(struct writer *w, PGconn *conn, struct store_item *items, siz
 bool writer_collect(struct writer *w, int *together, bool *lost, char *err, size_t errlen, double *seconds);
 
 /*
- * Wait until the batch handed over is done; when abandon, the thread gives
- * up the database call it waits in at once (the call is abandoned, as the
- * loop's own are: see db.h).
+ * Wait until the batch handed over is done, the thread giving up the
+ * database call it waits in at once (the call is abandoned, as the loop's
+ * own are: see db.h).
  */
-void writer_wait(struct writer *w, bool abandon);
+void writer_wait(struct writer *w);
 
 /* Stop the thread (after writer_wait()) and free w. */
 void writer_stop(struct writer *w);
