@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "jtree.h"
 #include "normalize.h"
 #include "sha256.h"
 #include "text.h"
@@ -68,7 +69,7 @@ const struct table_def normalize_tables[T_COUNT] = {
 struct spans {
 	size_t n;
 	struct {
-		const json_object *o;
+		const struct jnode *o;
 		size_t off, len;
 	} s[SPAN_MAX];
 };
@@ -106,57 +107,52 @@ struct row {
 
 /* --- JSON access: absent, null and wrongly typed values all read as "nothing" --- */
 
-static json_object *
-get(json_object *o, const char *key)
+/* v, or NULL for JSON null */
+static inline const struct jnode *
+nz(const struct jnode *v)
 {
-	json_object *v;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object))
-		return NULL;
-	if (!json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;		/* NULL for JSON null */
+	return v != NULL && v->type != JT_NULL ? v : NULL;
 }
 
-static json_object *
-get_type(json_object *o, const char *key, json_type type)
+static inline const struct jnode *
+get(const struct jnode *o, const char *key)
 {
-	json_object *v = get(o, key);
+	return nz(jnode_member(o, key, strlen(key)));
+}
 
-	return v != NULL && json_object_is_type(v, type) ? v : NULL;
+static inline const struct jnode *
+get_type(const struct jnode *o, const char *key, enum jtype type)
+{
+	const struct jnode *v = get(o, key);
+
+	return v != NULL && v->type == type ? v : NULL;
+}
+
+static inline bool
+is_type(const struct jnode *v, enum jtype type)
+{
+	return v != NULL && v->type == type;
+}
+
+/* Whether v is the string s. */
+static bool
+is_string(const struct jnode *v, const char *s)
+{
+	size_t len = strlen(s);
+
+	return is_type(v, JT_STRING) && v->len == len && memcmp(v->s, s, len) == 0;
+}
+
+/* Whether the len bytes at key are the name word. */
+static bool
+is_name(const char *key, size_t len, const char *word)
+{
+	return len == strlen(word) && memcmp(key, word, len) == 0;
 }
 
 /* --- JSON writing, with presigned URLs and NUL characters left out --- */
 
-static int write_json(struct buf *b, json_object *o, bool file_contents, struct spans *sp, int depth);
-
-/*
- * The end of the bytes from s[i] that a JSON string holds as they are:
- * neither '"' nor '\\', nor below 0x20 when written (control), nor
- * non-ASCII when read (ascii, for a check of each sequence).  Eight bytes
- * at a time while none of the eight can be one of those (a zero byte in
- * v ^ '"' or v ^ '\\' is one; a false alarm only sends the rest byte by
- * byte), then byte by byte.
- */
-static inline size_t
-string_run(const unsigned char *s, size_t i, size_t len, bool ascii)
-{
-	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-
-	while (len - i >= 8) {
-		uint64_t v, q, bs;
-
-		memcpy(&v, s + i, 8);
-		q = v ^ (ones * '"');
-		bs = v ^ (ones * '\\');
-		if ((((q - ones) & ~q) | ((bs - ones) & ~bs) | (ascii ? v : (v - ones * 0x20) & ~v)) & high)
-			break;
-		i += 8;
-	}
-	while (i < len && s[i] != '"' && s[i] != '\\' && (ascii ? s[i] < 0x80 : s[i] >= 0x20))
-		i++;
-	return i;
-}
+static int write_json(struct buf *b, const struct jnode *o, bool file_contents, struct spans *sp, int depth);
 
 static int
 write_string(struct buf *b, const char *s, size_t len)
@@ -176,7 +172,7 @@ write_string(struct buf *b, const char *s, size_t len)
 		} else if (c < 0x20) {
 			rc = buf_append(b, esc, 6);
 		} else {
-			size_t end = string_run((const unsigned char *)s, i + 1, len, false);
+			size_t end = text_json_run((const unsigned char *)s, i + 1, len, true, false);
 
 			rc = buf_append(b, s + i, end - i);
 			i = end - 1;
@@ -191,16 +187,13 @@ write_string(struct buf *b, const char *s, size_t len)
  * configuration says not to store them.
  */
 static bool
-key_dropped(json_object *parent, const char *key, bool file_contents)
+key_dropped(const struct jnode *parent, const char *key, size_t klen, bool file_contents)
 {
-	json_object *kind;
-
-	if (strcmp(key, "presignedUrl") == 0)
+	if (is_name(key, klen, "presignedUrl"))
 		return true;
-	if (file_contents || strcmp(key, "contents") != 0)
+	if (file_contents || !is_name(key, klen, "contents"))
 		return false;
-	kind = get_type(parent, "object", json_type_string);
-	return kind != NULL && strcmp(json_object_get_string(kind), "file") == 0;
+	return is_string(get(parent, "object"), "file");
 }
 
 /*
@@ -209,21 +202,32 @@ key_dropped(json_object *parent, const char *key, bool file_contents)
  * those become null, or the nearest double.
  */
 static int
-write_double(struct buf *b, json_object *o)
+write_double(struct buf *b, const struct jnode *o)
 {
-	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	const char *e = strpbrk(text, "eE");
-	long exponent = e != NULL ? strtol(e + 1, NULL, 10) : 0;	/* LONG_MIN or LONG_MAX when far out */
-	double d = json_object_get_double(o);
+	const char *e = memchr(o->s, 'e', o->len);
+	long exponent = 0;	/* held at 100000 when far out */
 	char tmp[40];
 
-	if (!isfinite(d))
+	if (e == NULL)
+		e = memchr(o->s, 'E', o->len);
+	if (e != NULL) {
+		const char *end = o->s + o->len, *p = e + 1;
+		bool negative = p < end && *p == '-';
+
+		if (p < end && (*p == '-' || *p == '+'))
+			p++;
+		for (; p < end && *p >= '0' && *p <= '9'; p++)
+			exponent = exponent < 100000 ? exponent * 10 + (*p - '0') : exponent;
+		if (negative)
+			exponent = -exponent;
+	}
+	if (!isfinite(o->v.d))
 		return buf_append_str(b, "null");
 	if (exponent > 300 || exponent < -300) {
-		snprintf(tmp, sizeof(tmp), "%.17g", d);
+		snprintf(tmp, sizeof(tmp), "%.17g", o->v.d);
 		return buf_append_str(b, tmp);
 	}
-	return buf_append_str(b, text);
+	return buf_append(b, o->s, o->len);
 }
 
 /*
@@ -260,7 +264,7 @@ write_int(struct buf *b, int64_t v)
 
 /* Note where o's JSON went in b, when sp records and o is near enough the top. */
 static void
-span_note(struct spans *sp, int depth, const json_object *o, size_t start, size_t end)
+span_note(struct spans *sp, int depth, const struct jnode *o, size_t start, size_t end)
 {
 	if (sp == NULL || depth > SPAN_DEPTH || sp->n == SPAN_MAX)
 		return;
@@ -272,57 +276,56 @@ span_note(struct spans *sp, int depth, const json_object *o, size_t start, size_
 
 /* o as JSON text; with sp, the places of its objects and arrays down to SPAN_DEPTH are noted. */
 static int
-write_json(struct buf *b, json_object *o, bool file_contents, struct spans *sp, int depth)
+write_json(struct buf *b, const struct jnode *o, bool file_contents, struct spans *sp, int depth)
 {
 	size_t start = b->len;
+	const struct jnode *c = o + 1;
 	int rc = 0;
 	bool first = true;
 
-	switch (json_object_get_type(o)) {
-	case json_type_null:
+	switch (o->type) {
+	case JT_NULL:
 		return buf_append_str(b, "null");
-	case json_type_string:
-		return write_string(b, json_object_get_string(o), (size_t)json_object_get_string_len(o));
-	case json_type_array:
+	case JT_STRING:
+		return write_string(b, o->s, o->len);
+	case JT_ARRAY:
 		rc = buf_append(b, "[", 1);
-		for (size_t i = 0; i < json_object_array_length(o) && rc == 0; i++) {
+		for (uint32_t i = 0; i < o->len && rc == 0; i++, c += c->size) {
 			if (i > 0)
 				rc = buf_append(b, ",", 1);
 			if (rc == 0)
-				rc = write_json(b, json_object_array_get_idx(o, i), file_contents, sp, depth + 1);
+				rc = write_json(b, c, file_contents, sp, depth + 1);
 		}
 		if (rc == 0)
 			rc = buf_append(b, "]", 1);
 		if (rc == 0)
 			span_note(sp, depth, o, start, b->len);
 		return rc;
-	case json_type_object:
+	case JT_OBJECT:
 		rc = buf_append(b, "{", 1);
-		json_object_object_foreach(o, key, val) {
-			if (rc != 0)
-				break;
-			if (key_dropped(o, key, file_contents))
+		for (uint32_t i = 0; i < o->len && rc == 0; i++, c += c->size) {
+			if (key_dropped(o, c->key, c->klen, file_contents))
 				continue;
 			if (!first)
 				rc = buf_append(b, ",", 1);
 			first = false;
 			if (rc == 0)
-				rc = write_string(b, key, strlen(key));
+				rc = write_string(b, c->key, c->klen);
 			if (rc == 0)
 				rc = buf_append(b, ":", 1);
 			if (rc == 0)
-				rc = write_json(b, val, file_contents, sp, depth + 1);
+				rc = write_json(b, c, file_contents, sp, depth + 1);
 		}
 		if (rc == 0)
 			rc = buf_append(b, "}", 1);
 		if (rc == 0)
 			span_note(sp, depth, o, start, b->len);
 		return rc;
-	case json_type_boolean:
-		return json_object_get_boolean(o) ? buf_append(b, "true", 4) : buf_append(b, "false", 5);
-	case json_type_int:
-		return write_int(b, json_object_get_int64(o));
-	case json_type_double:
+	case JT_BOOL:
+		return o->v.b ? buf_append(b, "true", 4) : buf_append(b, "false", 5);
+	case JT_INT:
+		return write_int(b, o->v.i);
+	case JT_DOUBLE:
 		return write_double(b, o);
 	}
 	return -EINVAL;
@@ -389,11 +392,11 @@ copy_text(struct norm *n, const char *s, size_t len)
 
 /* Any value as jsonb text; NULL for absent or JSON null. */
 static char *
-v_json(struct norm *n, json_object *o)
+v_json(struct norm *n, const struct jnode *o)
 {
 	if (o == NULL || n->err != 0)
 		return NULL;
-	if (n->raw != NULL && (json_object_is_type(o, json_type_object) || json_object_is_type(o, json_type_array))) {
+	if (n->raw != NULL && (o->type == JT_OBJECT || o->type == JT_ARRAY)) {
 		for (size_t i = 0; i < n->spans.n; i++) {
 			if (n->spans.s[i].o == o)
 				return copy_text(n, n->raw + n->spans.s[i].off, n->spans.s[i].len);
@@ -407,7 +410,7 @@ v_json(struct norm *n, json_object *o)
 
 /* The run's raw JSON, its spans noted for v_json(); NULL when out of memory. */
 static char *
-v_raw(struct norm *n, json_object *run)
+v_raw(struct norm *n, const struct jnode *run)
 {
 	if (n->err != 0)
 		return NULL;
@@ -422,28 +425,28 @@ v_raw(struct norm *n, json_object *run)
 
 /* A string as text; another scalar (an enum that came as a number) as its JSON text. */
 static char *
-v_text(struct norm *n, json_object *o)
+v_text(struct norm *n, const struct jnode *o)
 {
 	if (o == NULL || n->err != 0)
 		return NULL;
-	if (json_object_is_type(o, json_type_string))
-		return copy_text(n, json_object_get_string(o), (size_t)json_object_get_string_len(o));
+	if (o->type == JT_STRING)
+		return copy_text(n, o->s, o->len);
 	return v_json(n, o);
 }
 
 /* Whether o is an integer that fits PostgreSQL's integer (a whole double too): then *v is it. */
 static bool
-int_value(json_object *o, int64_t *v)
+int_value(const struct jnode *o, int64_t *v)
 {
 	double d;
 
-	if (json_object_is_type(o, json_type_int)) {
-		*v = json_object_get_int64(o);
+	if (is_type(o, JT_INT)) {
+		*v = o->v.i;
 		return *v >= INT_MIN && *v <= INT_MAX;
 	}
-	if (!json_object_is_type(o, json_type_double))
+	if (!is_type(o, JT_DOUBLE))
 		return false;
-	d = json_object_get_double(o);
+	d = o->v.d;
 	if (!(d >= INT_MIN && d <= INT_MAX) || d != floor(d))
 		return false;
 	*v = (int64_t)d;
@@ -452,7 +455,7 @@ int_value(json_object *o, int64_t *v)
 
 /* An integer that fits PostgreSQL's integer, else NULL (the value stays in raw). */
 static char *
-v_int(struct norm *n, json_object *o)
+v_int(struct norm *n, const struct jnode *o)
 {
 	char tmp[INT_TEXT_SIZE], *p;
 	int64_t v;
@@ -465,23 +468,23 @@ v_int(struct norm *n, json_object *o)
 
 /* A JSON number as numeric text, exactly as the API wrote it. */
 static char *
-v_num(struct norm *n, json_object *o)
+v_num(struct norm *n, const struct jnode *o)
 {
 	if (o == NULL || n->err != 0)
 		return NULL;
-	if (json_object_is_type(o, json_type_double) && !isfinite(json_object_get_double(o)))
+	if (o->type == JT_DOUBLE && !isfinite(o->v.d))
 		return NULL;
-	if (!json_object_is_type(o, json_type_int) && !json_object_is_type(o, json_type_double))
+	if (o->type != JT_INT && o->type != JT_DOUBLE)
 		return NULL;
 	return v_json(n, o);
 }
 
 static char *
-v_bool(struct norm *n, json_object *o)
+v_bool(struct norm *n, const struct jnode *o)
 {
-	if (o == NULL || n->err != 0 || !json_object_is_type(o, json_type_boolean))
+	if (o == NULL || n->err != 0 || o->type != JT_BOOL)
 		return NULL;
-	return copy_text(n, json_object_get_boolean(o) ? "true" : "false", json_object_get_boolean(o) ? 4 : 5);
+	return copy_text(n, o->v.b ? "true" : "false", o->v.b ? 4 : 5);
 }
 
 static bool
@@ -501,13 +504,14 @@ digits(const char *s, int n, int *val)
  * PostgreSQL never refuses a value and with it the whole run.
  */
 static bool
-is_rfc3339(const char *s)
+is_rfc3339(const char *s, size_t len)
 {
 	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	int y, mo, d, h, mi, sec, oh, om;
+	size_t k = 19;
 	bool leap;
 
-	if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
+	if (len < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
 	    s[7] != '-' || !digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
 	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
 	    !digits(s + 17, 2, &sec))
@@ -516,25 +520,24 @@ is_rfc3339(const char *s)
 	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap) ||
 	    h > 23 || mi > 59 || sec > 59)
 		return false;
-	s += 19;
-	if (*s == '.') {
-		s++;
-		if (*s < '0' || *s > '9')
+	if (s[k] == '.') {
+		if (++k == len || s[k] < '0' || s[k] > '9')
 			return false;
-		while (*s >= '0' && *s <= '9')
-			s++;
+		while (k < len && s[k] >= '0' && s[k] <= '9')
+			k++;
 	}
-	if ((s[0] == 'Z' || s[0] == 'z') && s[1] == '\0')
+	if (k == len)
+		return false;
+	if ((s[k] == 'Z' || s[k] == 'z') && k + 1 == len)
 		return true;
-	return (s[0] == '+' || s[0] == '-') && digits(s + 1, 2, &oh) && s[3] == ':' &&
-	       digits(s + 4, 2, &om) && s[6] == '\0' && oh <= 15 && om <= 59;	/* PostgreSQL's range */
+	return (s[k] == '+' || s[k] == '-') && len - k == 6 && digits(s + k + 1, 2, &oh) && s[k + 3] == ':' &&
+	       digits(s + k + 4, 2, &om) && oh <= 15 && om <= 59;	/* PostgreSQL's range */
 }
 
 static char *
-v_time(struct norm *n, json_object *o)
+v_time(struct norm *n, const struct jnode *o)
 {
-	if (o == NULL || n->err != 0 || !json_object_is_type(o, json_type_string) ||
-	    !is_rfc3339(json_object_get_string(o)))
+	if (o == NULL || n->err != 0 || o->type != JT_STRING || !is_rfc3339(o->s, o->len))
 		return NULL;
 	return v_text(n, o);
 }
@@ -609,25 +612,26 @@ row_done(struct row *r)
 }
 
 static char *
-credits(struct norm *n, json_object *o)
+credits(struct norm *n, const struct jnode *o)
 {
 	return v_num(n, get(get(o, "usage"), "credits"));
 }
 
 /* Loop over the objects of array key of o: i is the position, item the object; other items are skipped. */
 #define EACH_OBJECT(o, key, i, item) \
-	for (json_object *i##_arr = get_type(o, key, json_type_array); i##_arr != NULL; i##_arr = NULL) \
-		for (size_t i = 0; i < json_object_array_length(i##_arr); i++) \
-			for (json_object *item = json_object_array_get_idx(i##_arr, i); \
-			     item != NULL && json_object_is_type(item, json_type_object); item = NULL)
+	for (const struct jnode *i##_arr = get_type(o, key, JT_ARRAY), *i##_at = i##_arr != NULL ? i##_arr + 1 : NULL; \
+	     i##_arr != NULL; i##_arr = NULL) \
+		for (size_t i = 0; i < i##_arr->len; i++, i##_at += i##_at->size) \
+			for (const struct jnode *item = i##_at->type == JT_OBJECT ? i##_at : NULL; item != NULL; \
+			     item = NULL)
 
 static void
-file_rows(struct norm *n, json_object *run)
+file_rows(struct norm *n, const struct jnode *run)
 {
 	EACH_OBJECT(run, "files", fi, f) {
-		json_object *meta = get(f, "metadata");
-		json_object *split = get(meta, "parentSplit");
-		json_object *contents = n->file_contents ? get(f, "contents") : NULL;
+		const struct jnode *meta = get(f, "metadata");
+		const struct jnode *split = get(meta, "parentSplit");
+		const struct jnode *contents = n->file_contents ? get(f, "contents") : NULL;
 		struct row r = child_row(n, T_FILES, SIZE_MAX, fi);
 
 		put(&r, v_text(n, get(f, "id")));
@@ -675,63 +679,58 @@ file_rows(struct norm *n, json_object *run)
 struct flat {
 	struct norm *n;
 	size_t processor;	/* ordinal of the processor run */
-	json_object *proc;	/* the processor run */
-	json_object *meta;	/* current form: output.metadata, path -> FieldMeta */
-	json_object *legacy;	/* legacy form: the field's own object (confidence, references) */
-	json_object *edits;
+	const struct jnode *proc;	/* the processor run */
+	const struct jnode *meta;	/* current form: output.metadata, path -> FieldMeta */
+	const struct jnode *legacy;	/* legacy form: the field's own object (confidence, references) */
+	const struct jnode *edits;
 	size_t ordinal;
 	char path[1024];
 	size_t len;
 };
 
-/* Cut path at its last segment ("a.b[2]" -> "a.b" -> "a"); false when nothing is left. */
+/* Shorten *len to path's parent ("a.b[2]" -> "a.b" -> "a"); false when nothing is left. */
 static bool
-path_parent(char *path, size_t *len)
+path_parent(const char *path, size_t *len)
 {
 	while (*len > 0) {
 		char c = path[--(*len)];
 
-		if (c == '.' || c == '[') {
-			path[*len] = '\0';
+		if (c == '.' || c == '[')
 			return *len > 0;
-		}
 	}
-	path[0] = '\0';
 	return false;
 }
 
-/* The entry of obj named by path or its nearest ancestor that has one, or NULL. */
-static json_object *
-nearest(json_object *obj, const char *path, size_t len)
+/* The entry of obj named by path (len bytes) or its nearest ancestor that has one, or NULL. */
+static const struct jnode *
+nearest(const struct jnode *obj, const char *path, size_t len)
 {
-	char p[1024];
-	json_object *v;
+	const struct jnode *v;
 
-	if (obj == NULL || !json_object_is_type(obj, json_type_object) || len >= sizeof(p))
+	if (!is_type(obj, JT_OBJECT))
 		return NULL;
-	memcpy(p, path, len);
-	p[len] = '\0';
 	do {
-		if (json_object_object_get_ex(obj, p, &v))
-			return v;
-	} while (path_parent(p, &len));
+		v = jnode_member(obj, path, len);
+		if (v != NULL)
+			return nz(v);
+	} while (path_parent(path, &len));
 	return NULL;
 }
 
 /* The pages of citations[] (current form) or references[] (legacy) as an int[] literal, or NULL. */
 static char *
-citation_pages(struct norm *n, json_object *list)
+citation_pages(struct norm *n, const struct jnode *list)
 {
 	struct buf *b = &n->scratch;
 	size_t count = 0;
 
-	if (list == NULL || !json_object_is_type(list, json_type_array) || n->err != 0)
+	if (!is_type(list, JT_ARRAY) || n->err != 0)
 		return NULL;
 	buf_reset(b);
 	if (buf_append(b, "{", 1) != 0)
 		return fail_oom(n);
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		json_object *page = get(json_object_array_get_idx(list, i), "page");
+	for (const struct jnode *item = list + 1; item < list + list->size; item += item->size) {
+		const struct jnode *page = get(item, "page");
 		char tmp[INT_TEXT_SIZE], *p;
 		int64_t v;
 
@@ -751,11 +750,11 @@ citation_pages(struct norm *n, json_object *list)
 
 /* One leaf: its value, the metadata that applies to it, whether a reviewer changed it. */
 static void
-field_row(struct flat *f, json_object *v, json_object *initial, bool initial_present)
+field_row(struct flat *f, const struct jnode *v, const struct jnode *initial, bool initial_present)
 {
 	struct norm *n = f->n;
-	json_object *fm = f->legacy != NULL ? f->legacy : nearest(f->meta, f->path, f->len);
-	bool number = v != NULL && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double));
+	const struct jnode *fm = f->legacy != NULL ? f->legacy : nearest(f->meta, f->path, f->len);
+	bool number = is_type(v, JT_INT) || is_type(v, JT_DOUBLE);
 	bool edited = nearest(f->edits, f->path, f->len) != NULL;
 	struct row r = child_row(n, T_FIELDS, f->processor, f->ordinal++);
 
@@ -770,20 +769,20 @@ field_row(struct flat *f, json_object *v, json_object *initial, bool initial_pre
 	put(&r, f->legacy != NULL ? NULL : v_num(n, get(fm, "reviewAgentScore")));
 	put(&r, citation_pages(n, get(fm, f->legacy != NULL ? "references" : "citations")));
 	put(&r, copy_text(n, edited ? "true" : "false", edited ? 4 : 5));
-	if (initial_present && !json_object_equal(v, initial))
+	if (initial_present && !jnode_equal(v, initial))
 		put(&r, initial != NULL ? v_json(n, initial) : copy_text(n, "null", 4));
 	else
 		put(&r, NULL);
 	row_done(&r);
 }
 
-/* Append ".key" (or "key" at the top) or "[i]" to the path; false when it would not fit. */
+/* Append ".key" (or "key" at the top; klen bytes) or "[i]" to the path; false when it would not fit. */
 static bool
-path_push(struct flat *f, const char *key, size_t index)
+path_push(struct flat *f, const char *key, size_t klen, size_t index)
 {
 	char tmp[INT_TEXT_SIZE];
 	const char *seg = key != NULL ? key : int_text(tmp, (int64_t)index);
-	size_t slen = key != NULL ? strlen(key) : (size_t)(tmp + INT_TEXT_SIZE - seg);
+	size_t slen = key != NULL ? klen : (size_t)(tmp + INT_TEXT_SIZE - seg);
 	size_t w = slen + (key != NULL ? (f->len > 0 ? 1 : 0) : 2);
 	char *d = f->path + f->len;
 
@@ -807,33 +806,36 @@ path_push(struct flat *f, const char *key, size_t index)
  * review beside it.  Empty objects and arrays have no leaves.
  */
 static void
-walk_leaves(struct flat *f, json_object *v, json_object *initial, bool initial_present, int depth)
+walk_leaves(struct flat *f, const struct jnode *v, const struct jnode *initial, bool initial_present, int depth)
 {
 	size_t saved = f->len;
 
 	if (depth > MAX_DEPTH || f->n->err != 0)
 		return;
-	if (json_object_is_type(v, json_type_object)) {
-		json_object_object_foreach(v, key, child) {
-			json_object *ic = NULL;
-			bool ip = initial_present && json_object_is_type(initial, json_type_object) &&
-				  json_object_object_get_ex(initial, key, &ic);
+	if (is_type(v, JT_OBJECT)) {
+		const struct jnode *child = v + 1;
 
-			if (path_push(f, key, 0))
-				walk_leaves(f, child, ic, ip, depth + 1);
+		for (uint32_t i = 0; i < v->len; i++, child += child->size) {
+			const struct jnode *ic = initial_present ? jnode_member(initial, child->key, child->klen) : NULL;
+
+			if (path_push(f, child->key, child->klen, 0))
+				walk_leaves(f, nz(child), nz(ic), ic != NULL, depth + 1);
 			f->len = saved;
 			f->path[saved] = '\0';
 		}
-	} else if (json_object_is_type(v, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(v); i++) {
-			bool ip = initial_present && json_object_is_type(initial, json_type_array) &&
-				  i < json_object_array_length(initial);
+	} else if (is_type(v, JT_ARRAY)) {
+		bool array = initial_present && is_type(initial, JT_ARRAY);
+		const struct jnode *child = v + 1, *ic = array ? initial + 1 : NULL;
 
-			if (path_push(f, NULL, i))
-				walk_leaves(f, json_object_array_get_idx(v, i),
-					    ip ? json_object_array_get_idx(initial, i) : NULL, ip, depth + 1);
+		for (uint32_t i = 0; i < v->len; i++, child += child->size) {
+			bool ip = array && i < initial->len;
+
+			if (path_push(f, NULL, 0, i))
+				walk_leaves(f, nz(child), ip ? nz(ic) : NULL, ip, depth + 1);
 			f->len = saved;
 			f->path[saved] = '\0';
+			if (ip)
+				ic += ic->size;
 		}
 	} else {
 		field_row(f, v, initial, initial_present);
@@ -842,53 +844,51 @@ walk_leaves(struct flat *f, json_object *v, json_object *initial, bool initial_p
 
 /* The current form has exactly the keys "value" and "metadata"; anything else is the legacy per-field form. */
 static bool
-is_current_form(json_object *output)
+is_current_form(const struct jnode *output)
 {
-	return json_object_object_length(output) == 2 && get(output, "value") != NULL &&
-	       json_object_object_get_ex(output, "metadata", NULL);
+	return output->len == 2 && get(output, "value") != NULL && jnode_member(output, "metadata", 8) != NULL;
 }
 
 static void
-extract_rows(struct norm *n, size_t oi, json_object *o, json_object *output)
+extract_rows(struct norm *n, size_t oi, const struct jnode *o, const struct jnode *output)
 {
 	struct flat f = { .n = n, .processor = oi, .proc = o, .edits = get(o, "edits") };
-	json_object *initial = get_type(o, "initialOutput", json_type_object);
+	const struct jnode *initial = get_type(o, "initialOutput", JT_OBJECT), *field = output + 1;
 
 	if (is_current_form(output)) {
-		json_object *iv = NULL;
-		bool ip = initial != NULL && is_current_form(initial) && json_object_object_get_ex(initial, "value", &iv);
+		const struct jnode *iv = initial != NULL && is_current_form(initial) ? jnode_member(initial, "value", 5) : NULL;
 
 		f.meta = get(output, "metadata");
-		walk_leaves(&f, get(output, "value"), iv, ip, 0);
+		walk_leaves(&f, get(output, "value"), nz(iv), iv != NULL, 0);
 		return;
 	}
-	json_object_object_foreach(output, name, field) {
-		json_object *iv = NULL, *ifield = get_type(initial, name, json_type_object);
-		bool ip = ifield != NULL && json_object_object_get_ex(ifield, "value", &iv);
-		json_object *value = NULL;
+	for (uint32_t i = 0; i < output->len; i++, field += field->size) {
+		const struct jnode *ifield = nz(jnode_member(initial, field->key, field->klen));
+		const struct jnode *iv = is_type(ifield, JT_OBJECT) ? jnode_member(ifield, "value", 5) : NULL;
+		const struct jnode *value = jnode_member(field, "value", 5);
 
-		if (!json_object_is_type(field, json_type_object) || !json_object_object_get_ex(field, "value", &value))
-			continue;
+		if (value == NULL)
+			continue;	/* no object, or no value */
 		f.legacy = field;
 		f.len = 0;
 		f.path[0] = '\0';
-		if (path_push(&f, name, 0))
-			walk_leaves(&f, value, iv, ip, 0);
+		if (path_push(&f, field->key, field->klen, 0))
+			walk_leaves(&f, nz(value), nz(iv), iv != NULL, 0);
 	}
 }
 
 /* Classifications, splits and extracted fields of one processor run, by its type. */
 static void
-output_rows(struct norm *n, size_t oi, json_object *o)
+output_rows(struct norm *n, size_t oi, const struct jnode *o)
 {
-	json_object *type = get_type(o, "type", json_type_string);
-	json_object *output = get_type(o, "output", json_type_object);
+	const struct jnode *type = get_type(o, "type", JT_STRING);
+	const struct jnode *output = get_type(o, "output", JT_OBJECT);
 
-	if (type == NULL || output == NULL || json_object_object_length(output) == 0)
+	if (type == NULL || output == NULL || output->len == 0)
 		return;
-	if (strcmp(json_object_get_string(type), "EXTRACT") == 0) {
+	if (is_string(type, "EXTRACT")) {
 		extract_rows(n, oi, o, output);
-	} else if (strcmp(json_object_get_string(type), "CLASSIFY") == 0) {
+	} else if (is_string(type, "CLASSIFY")) {
 		struct row r = child_row(n, T_CLASSIFICATIONS, SIZE_MAX, oi);
 
 		put(&r, v_text(n, get(o, "id")));
@@ -896,7 +896,7 @@ output_rows(struct norm *n, size_t oi, json_object *o)
 		put(&r, v_text(n, get(output, "type")));
 		put(&r, v_num(n, get(output, "confidence")));
 		row_done(&r);
-	} else if (strcmp(json_object_get_string(type), "SPLITTER") == 0) {
+	} else if (is_string(type, "SPLITTER")) {
 		EACH_OBJECT(output, "splits", si, sp) {
 			struct row r = child_row(n, T_SPLITS, oi, si);
 
@@ -915,7 +915,7 @@ output_rows(struct norm *n, size_t oi, json_object *o)
 }
 
 static void
-processor_rows(struct norm *n, json_object *run)
+processor_rows(struct norm *n, const struct jnode *run)
 {
 	EACH_OBJECT(run, "outputs", oi, o) {
 		struct row r = child_row(n, T_PROCESSOR_RUNS, SIZE_MAX, oi);
@@ -963,11 +963,11 @@ processor_rows(struct norm *n, json_object *run)
 }
 
 static void
-step_rows(struct norm *n, json_object *run)
+step_rows(struct norm *n, const struct jnode *run)
 {
 	EACH_OBJECT(run, "stepRuns", si, s) {
-		json_object *step = get(s, "step");
-		json_object *output = get(s, "output");
+		const struct jnode *step = get(s, "step");
+		const struct jnode *output = get(s, "output");
 		struct row r = child_row(n, T_STEP_RUNS, SIZE_MAX, si);
 
 		put(&r, v_text(n, get(s, "id")));
@@ -1020,9 +1020,9 @@ snapshot_hash(struct norm *n, const char *raw)
 }
 
 static void
-run_row(struct norm *n, json_object *run)
+run_row(struct norm *n, const struct jnode *run)
 {
-	json_object *wf = get(run, "workflow");
+	const struct jnode *wf = get(run, "workflow");
 	/* first: the columns below that hold parts of it copy them from it */
 	char *raw = v_raw(n, run);
 	struct row r = row_add(n, T_RUNS);
@@ -1146,7 +1146,7 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 
 		if (in_string) {
 			/* the common case first: a run of ASCII that is neither a quote nor a backslash */
-			i = string_run(p, i, len, true);
+			i = text_json_run(p, i, len, false, true);
 			if (i == len)
 				break;
 			if (p[i] == '\\') {
@@ -1214,50 +1214,57 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 static const char *
 api_error_message(json_object *root)
 {
-	json_object *m = get_type(root, "error", json_type_string);
+	json_object *m;
 
-	if (m == NULL)
-		m = get_type(root, "message", json_type_string);
+	if (!json_object_is_type(root, json_type_object))
+		return NULL;
+	if (!json_object_object_get_ex(root, "error", &m) || !json_object_is_type(m, json_type_string))
+		m = NULL;
+	if (m == NULL && (!json_object_object_get_ex(root, "message", &m) || !json_object_is_type(m, json_type_string)))
+		m = NULL;
 	return m != NULL ? json_object_get_string(m) : NULL;
 }
 
 /* Check that root is {"success": true, "workflowRun": {...}} for expected_id; returns the run. */
-static json_object *
-check_envelope(json_object *root, const char *expected_id, char *err, size_t errlen)
+static const struct jnode *
+check_envelope(const struct jnode *root, const char *expected_id, char *err, size_t errlen)
 {
-	json_object *success = get(root, "success");
-	json_object *run, *id, *status;
-	const char *msg;
+	const struct jnode *success = get(root, "success");
+	const struct jnode *run, *id, *status;
 
-	if (!json_object_is_type(root, json_type_object)) {
+	if (!is_type(root, JT_OBJECT)) {
 		errf(err, errlen, "response is not a JSON object");
 		return NULL;
 	}
-	if (success != NULL && !json_object_get_boolean(success)) {
-		char clean[160];
+	if (success != NULL && !jnode_truthy(success)) {
+		const struct jnode *m = get_type(root, "error", JT_STRING);
+		char msg[512], clean[160];
 
-		msg = api_error_message(root);
-		text_clean(clean, sizeof(clean), msg != NULL ? msg : "(no message)");
+		if (m == NULL)
+			m = get_type(root, "message", JT_STRING);
+		/* the first bytes are enough for the part of it that fits clean */
+		snprintf(msg, sizeof(msg), "%.*s", m != NULL ? (int)(m->len < sizeof(msg) ? m->len : sizeof(msg) - 1) : 0,
+			 m != NULL ? m->s : "");
+		text_clean(clean, sizeof(clean), m != NULL ? msg : "(no message)");
 		errf(err, errlen, "response has success=false: %s", clean);
 		return NULL;
 	}
-	run = get_type(root, "workflowRun", json_type_object);
+	run = get_type(root, "workflowRun", JT_OBJECT);
 	if (run == NULL) {
 		errf(err, errlen, "response has no \"workflowRun\" object");
 		return NULL;
 	}
-	id = get_type(run, "id", json_type_string);
+	id = get_type(run, "id", JT_STRING);
 	if (id == NULL) {
 		errf(err, errlen, "response has no workflowRun.id");
 		return NULL;
 	}
-	if (strcmp(json_object_get_string(id), expected_id) != 0 ||
-	    strlen(expected_id) != (size_t)json_object_get_string_len(id)) {
+	if (id->len != strlen(expected_id) || memcmp(id->s, expected_id, id->len) != 0) {
 		errf(err, errlen, "response is for another run (workflowRun.id does not match the requested ID)");
 		return NULL;
 	}
-	status = get_type(run, "status", json_type_string);
-	if (status == NULL || json_object_get_string_len(status) == 0) {
+	status = get_type(run, "status", JT_STRING);
+	if (status == NULL || status->len == 0) {
 		errf(err, errlen, "response has no workflowRun.status");
 		return NULL;
 	}
@@ -1300,27 +1307,22 @@ parse_json(struct json_tokener *tok, const char *body, size_t len, json_object *
 	return 0;
 }
 
-/* Parse and normalize one response body; see normalize.h. */
-int
-normalize_body(const char *body, size_t len, const char *expected_id, bool file_contents,
-	       struct run_rows **out, char *err, size_t errlen)
+/*
+ * The slow way into t, for what jtree_parse() leaves to json-c: the body
+ * prepared, parsed by json-c into *root (which t then points into) and
+ * its tree copied.  Errors are json-c's own, placed in the response.
+ */
+static int
+parse_with_json_c(const char *body, size_t len, struct jtree *t, json_object **root, char *err, size_t errlen)
 {
 	struct json_tokener *tok = NULL;
-	json_object *root = NULL, *run;
-	struct norm n = { .run_id = expected_id, .file_contents = file_contents };
 	const char *orig = body;
 	size_t orig_len = len;
 	struct buf clean;
 	bool changed;
-	int rc = -EINVAL;
+	int rc;
 
-	*out = NULL;
 	buf_init(&clean, SIZE_MAX);
-	buf_init(&n.scratch, SIZE_MAX);
-	if (len == 0) {
-		errf(err, errlen, "response body is empty");
-		goto out;
-	}
 	rc = prepare_body(body, len, &clean, &changed, err, errlen);
 	if (rc < 0) {
 		if (rc == -ENOMEM)
@@ -1339,17 +1341,72 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 	tok = json_tokener_new_ex(MAX_DEPTH);
 	if (tok == NULL) {
 		rc = -ENOMEM;
+		errf(err, errlen, "out of memory");
 		goto out;
 	}
-	if (parse_json(tok, body, len, &root, err, errlen) < 0) {
+	if (parse_json(tok, body, len, root, err, errlen) < 0) {
 		/* the places in the message are the response's own, not those in the copy */
-		if (changed && orig_len <= INT_MAX && parse_json(tok, orig, orig_len, &root, err, errlen) == 0) {
-			json_object_put(root);
-			root = NULL;
+		if (changed && orig_len <= INT_MAX && parse_json(tok, orig, orig_len, root, err, errlen) == 0) {
+			json_object_put(*root);
+			*root = NULL;
 		}
 		goto out;
 	}
-	run = check_envelope(root, expected_id, err, errlen);
+	rc = jtree_from_json_c(t, *root);
+	if (rc != 0)
+		errf(err, errlen, "out of memory");
+out:
+	if (tok != NULL)
+		json_tokener_free(tok);
+	buf_free(&clean);
+	return rc;
+}
+
+/* The parse alone; see normalize.h. */
+int
+normalize_parse(const char *body, size_t len, bool fast, struct jtree *t, json_object **root, char *err, size_t errlen)
+{
+	int rc = -EINVAL;
+
+	*root = NULL;
+	/* the common case, fast; json-c for everything else, and for what is wrong */
+	if (fast && len <= INT_MAX)
+		rc = jtree_parse(t, body, len);
+	if (rc == -EINVAL)
+		return parse_with_json_c(body, len, t, root, err, errlen);
+	if (rc != 0)
+		errf(err, errlen, "out of memory");
+	return rc;
+}
+
+/* Parse and normalize one response body; see normalize.h. */
+int
+normalize_body(const char *body, size_t len, const char *expected_id, bool file_contents,
+	       struct run_rows **out, char *err, size_t errlen)
+{
+	struct jtree tree = JTREE_INIT;
+	json_object *root = NULL;
+	const struct jnode *run;
+	struct norm n = { .run_id = expected_id, .file_contents = file_contents };
+	int rc = -EINVAL;
+
+	*out = NULL;
+	buf_init(&n.scratch, SIZE_MAX);
+	if (len == 0) {
+		errf(err, errlen, "response body is empty");
+		goto out;
+	}
+	/* the raw JSON is written here first: about the body's size, or less without its white space */
+	if (buf_reserve(&n.scratch, len) != 0) {
+		rc = -ENOMEM;
+		errf(err, errlen, "out of memory");
+		goto out;
+	}
+	rc = normalize_parse(body, len, true, &tree, &root, err, errlen);
+	if (rc != 0)
+		goto out;
+	rc = -EINVAL;
+	run = check_envelope(jtree_root(&tree), expected_id, err, errlen);
 	if (run == NULL)
 		goto out;
 
@@ -1373,10 +1430,8 @@ normalize_body(const char *body, size_t len, const char *expected_id, bool file_
 	*out = n.rr;
 	rc = 0;
 out:
+	jtree_free(&tree);
 	json_object_put(root);
-	if (tok != NULL)
-		json_tokener_free(tok);
-	buf_free(&clean);
 	buf_free(&n.scratch);
 	return rc;
 }
@@ -1397,7 +1452,9 @@ normalize_error_message(const char *body, size_t len, char *out, size_t outlen)
 		return -1;
 	root = json_tokener_parse_ex(tok, body, (int)len);
 	msg = api_error_message(root);
-	code = get_type(root, "code", json_type_string);
+	if (!json_object_is_type(root, json_type_object) || !json_object_object_get_ex(root, "code", &code) ||
+	    !json_object_is_type(code, json_type_string))
+		code = NULL;
 	if (msg != NULL || code != NULL) {
 		char raw[512];
 

@@ -59,6 +59,18 @@ struct run_rows {
 int normalize_body(const char *body, size_t len, const char *expected_id, bool file_contents,
 		   struct run_rows **out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+struct jtree;
+struct json_object;
+
+/*
+ * The JSON parse of normalize_body() alone, for tests: the body into t, by
+ * the fast parser (fast) when it takes it, else by json-c, whose tree is
+ * then in *root (json_object_put() it after t).  0, or -EINVAL with the
+ * reason in err, or -ENOMEM.
+ */
+int normalize_parse(const char *body, size_t len, bool fast, struct jtree *t, struct json_object **root, char *err,
+		    size_t errlen) __attribute__((warn_unused_result));
+
 /*
  * The message of an API error body in either shape ({"success": false,
  * "error": "..."} or {"code": "...", "message": "..."}), with the code when

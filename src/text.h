@@ -2,10 +2,46 @@
 #ifndef EXTEND_SYNCD_TEXT_H
 #define EXTEND_SYNCD_TEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 /* Length of the well-formed UTF-8 sequence (RFC 3629) at p, of at most n bytes, or 0 when it is not one. */
 size_t text_utf8_seq(const unsigned char *p, size_t n);
+
+/*
+ * The end of the bytes from s[i] that a JSON string holds as they are: up
+ * to a '"' or a '\\', or a control character (below 0x20) when control, or
+ * a non-ASCII byte (for a check of its sequence) when high.  Eight bytes at
+ * a time while none of the eight can be one of those (a zero byte in
+ * v ^ '"' or v ^ '\\' is one; a false alarm only sends the rest byte by
+ * byte), then byte by byte.
+ */
+static inline size_t
+text_json_run(const unsigned char *s, size_t i, size_t len, bool control, bool high)
+{
+	const uint64_t ones = 0x0101010101010101ULL, top = 0x8080808080808080ULL;
+
+	while (len - i >= 8) {
+		uint64_t v, q, bs, stop;
+
+		memcpy(&v, s + i, 8);
+		q = v ^ (ones * '"');
+		bs = v ^ (ones * '\\');
+		stop = ((q - ones) & ~q) | ((bs - ones) & ~bs);
+		if (control)
+			stop |= (v - ones * 0x20) & ~v;
+		if (high)
+			stop |= v;
+		if (stop & top)
+			break;
+		i += 8;
+	}
+	while (i < len && s[i] != '"' && s[i] != '\\' && (!control || s[i] >= 0x20) && (!high || s[i] < 0x80))
+		i++;
+	return i;
+}
 
 /*
  * Copy src into dst (dstlen bytes, NUL-terminated) as valid UTF-8 on one

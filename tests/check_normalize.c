@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 
+#include "jtree.h"
 #include "normalize.h"
 #include "sha256.h"
 
@@ -1658,6 +1659,244 @@ START_TEST(test_long_fraction_and_exponent)
 }
 END_TEST
 
+/* --- the fast parser: what it takes, it reads exactly as json-c does; the rest it leaves to json-c --- */
+
+/*
+ * Parse body both ways; true when the fast parser took it.  Both must agree
+ * (the same answer, and the same document node for node when they take it).
+ */
+static bool
+parse_both(const char *body, size_t len, const char *what)
+{
+	struct jtree fast = JTREE_INIT, slow = JTREE_INIT;
+	json_object *fast_root = NULL, *slow_root = NULL;
+	char err[NORMALIZE_ERR_SIZE];
+	int a = normalize_parse(body, len, true, &fast, &fast_root, err, sizeof(err));
+	int b = normalize_parse(body, len, false, &slow, &slow_root, err, sizeof(err));
+	bool same = a == b && (a != 0 || jtree_same(&fast, &slow)), taken = a == 0 && fast_root == NULL;
+
+	jtree_free(&fast);
+	jtree_free(&slow);
+	json_object_put(fast_root);
+	json_object_put(slow_root);
+	ck_assert_msg(same, "%s: the fast parser (%s, %d) and json-c (%d) disagree", what,
+		      taken ? "taken" : "left to json-c", a, b);
+	return taken;
+}
+
+static const char *const data_files[] = {
+	"runs/cancelling.json", "runs/failed.json", "runs/legacy_extract.json", "runs/minimal.json",
+	"runs/needs_review.json", "runs/nulls.json", "runs/processed_extract.json", "runs/rejected.json",
+	"runs/seed_example.json", "runs/splitter.json", "runs/spreadsheet.json", "bulk/tricky.json",
+	"edge/workflow_run_Edge000001.json", "errors/401_legacy.json", "errors/404_legacy.json", "errors/429.json",
+	"errors/500.json", "list/page1.json", "list/page2.json",
+};
+
+/* Every body in tests/data, as served, compact and tab-indented: the runs and lists are the fast parser's. */
+START_TEST(test_parse_data_files)
+{
+	static const int flags[] = { JSON_C_TO_STRING_PLAIN, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_PRETTY_TAB };
+	const char *file = data_files[_i];
+	size_t len;
+	const char *body = read_data(file, &len);
+	/* the edge run has NaN, Infinity and integers of 19 digits and more: json-c's */
+	bool fast = strncmp(file, "edge/", 5) != 0;
+	json_object *root;
+
+	ck_assert_msg(parse_both(body, len, file) == fast, "%s: the fast parser %s it", file, fast ? "left" : "took");
+	if (!fast)
+		return;
+	root = keep_json(json_tokener_parse(body));
+	ck_assert_ptr_nonnull(root);
+	for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+		const char *text = json_object_to_json_string_ext(root, flags[f]);
+
+		ck_assert_msg(parse_both(text, strlen(text), file), "%s (flags %d) was left to json-c", file, flags[f]);
+	}
+}
+END_TEST
+
+/*
+ * Bodies a byte away from valid ones (changed, left out, doubled, cut)
+ * with bytes that matter to a parser: the two parsers agree on each.
+ */
+START_TEST(test_parse_mutations)
+{
+	static const char bytes[] = "\"\\{}[],:0123456789-+.eEtrufalsn \t\n\x01\x7f\x80\xbf\xc3\xed\xf4\xff/ux";
+	static const char *const files[] = { "runs/seed_example.json", "bulk/tricky.json", "runs/processed_extract.json" };
+	const char *file = files[_i];
+	size_t len;
+	const char *body = read_data(file, &len);
+	char *copy = keep_mem(malloc(len + 2));
+	unsigned long long seed = 0x9e3779b97f4a7c15ULL + (unsigned)_i;
+	int taken = 0, left = 0;
+
+	ck_assert_ptr_nonnull(copy);
+	for (int k = 0; k < 3000; k++) {
+		size_t at, n = len;
+		char what[128];
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		at = (size_t)(seed >> 33) % len;
+		memcpy(copy, body, len);
+		switch ((seed >> 20) % 4) {
+		case 0:	/* a byte changed */
+			copy[at] = bytes[(seed >> 8) % (sizeof(bytes) - 1)];
+			break;
+		case 1:	/* a byte left out */
+			memmove(copy + at, copy + at + 1, len - at - 1);
+			n--;
+			break;
+		case 2:	/* a byte doubled */
+			memmove(copy + at + 1, copy + at, len - at);
+			n++;
+			break;
+		default:	/* cut */
+			n = at;
+			break;
+		}
+		snprintf(what, sizeof(what), "%s, change %d (kind %d at byte %zu)", file, k, (int)((seed >> 20) % 4), at);
+		if (parse_both(copy, n, what))
+			taken++;
+		else
+			left++;
+	}
+	/* both ways are taken often: the test compares the parsers, not one with itself */
+	ck_assert_int_gt(taken, 300);
+	ck_assert_int_gt(left, 300);
+}
+END_TEST
+
+/* What the fast parser leaves to json-c, which then has the last word (agreeing by construction). */
+START_TEST(test_parse_left_to_json_c)
+{
+	static const char *const bodies[] = {
+		"{\"a\":1,\"a\":2}",
+		"{\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k3\":10}",
+		"{\"s\":\"\\ud800\"}", "{\"s\":\"\\udc00\"}", "{\"s\":\"\\ud800\\u0041\"}", "{\"s\":\"\\ud800x\"}",
+		"{\"n\":NaN}", "{\"n\":Infinity}", "{\"n\":-Infinity}", "{\"n\":-01}", "{\"n\":00}", "{\"n\":01}",
+		"{\"n\":1234567890123456789}", "{\"n\":-12345678901234567890}", "{\"n\":1.}", "{\"n\":.5}", "{\"n\":1e}",
+		"{\"a\":[1,]}", "{\"a\":1,}", "{\"s\":\"a\tb\"}", "{\"s\":\"\\x\"}", "{\"s\":\"\xc3\"}", "{\"s\":\"\xed\xa0\x80\"}",
+		"\xef\xbb\xbf{}", "{\"a\":1} x", "{\"a\":1}}", "{'a':1}", "{\"a\":tru}", "{\"a\":nul}", "[1 2]", "{\"a\" 1}",
+		"{\"a\":1 /* c */}", "", " ", "{", "\"\\u12\"", "5", "\n5", "5 ", "\"s\"", "true", "null",
+	};
+	char deep[512];
+
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		struct jtree t = JTREE_INIT;
+
+		ck_assert_msg(jtree_parse(&t, bodies[i], strlen(bodies[i])) == -EINVAL, "body %zu: taken", i);
+		ck_assert_uint_eq(t.n, 0);
+		jtree_free(&t);
+		parse_both(bodies[i], strlen(bodies[i]), bodies[i]);
+	}
+	/* nesting: 101 levels are the fast parser's, more are json-c's (which refuses beyond 127) */
+	for (int levels = 99; levels <= 130; levels++) {
+		char what[32];
+
+		memset(deep, '[', (size_t)levels);
+		memset(deep + levels, ']', (size_t)levels);
+		snprintf(what, sizeof(what), "%d levels", levels);
+		ck_assert_msg(parse_both(deep, 2 * (size_t)levels, what) == (levels <= 101), "%s", what);
+	}
+}
+END_TEST
+
+/* json-c's answer for duplicate names stands: the first place, the last value. */
+START_TEST(test_parse_duplicate_names)
+{
+	static const char body[] = RUN_OPEN "\"status\": \"PENDING\", \"metadata\": {\"a\": 1, \"b\": 2, \"a\": 3}}}";
+	struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_T1", true);
+
+	ck_assert_str_eq(cell(rr, T_RUNS, 0, "metadata"), "{\"a\":3,\"b\":2}");
+}
+END_TEST
+
+/* Escapes are decoded by the fast parser itself, \u0000 left out, as json-c reads the prepared body. */
+START_TEST(test_parse_strings)
+{
+	static const char body[] = "{\"a\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u20AC\\ud83d\\ude00x\\u0000y\","
+				   "\"k\\u0000ey\":1,\"\xc3\xa9\":\"\xc3\xbc\xe2\x82\xac\xf0\x9f\x98\x80\",\"e\":\"\"}";
+	static const char want[] = "\"\\/\b\f\n\r\t\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80xy";
+	struct jtree t = JTREE_INIT;
+	const struct jnode *a;
+
+	ck_assert(parse_both(body, strlen(body), "escapes"));
+	ck_assert_int_eq(jtree_parse(&t, body, strlen(body)), 0);
+	a = jnode_member(jtree_root(&t), "a", 1);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(a->len, strlen(want));
+	ck_assert(memcmp(a->s, want, a->len) == 0);
+	ck_assert_ptr_nonnull(jnode_member(jtree_root(&t), "key", 3));
+	ck_assert_ptr_nonnull(jnode_member(jtree_root(&t), "\xc3\xa9", 2));
+	jtree_free(&t);
+}
+END_TEST
+
+START_TEST(test_parse_numbers)
+{
+	static const char body[] = "[0,-0,1.0,1.50,1e2,1E+2,-2.5e-3,123456789012345678,-123456789012345678,1e400,-1e400,"
+				   "0.1000000000000000055511151231257827,5e-324,1e-400,true,false,null]";
+
+	ck_assert(parse_both(body, strlen(body), "numbers"));
+}
+END_TEST
+
+/* Names found through the hash of a many-membered object as through a scan of a small one. */
+START_TEST(test_parse_many_members)
+{
+	char body[16384];
+	size_t n = 0;
+	struct jtree t = JTREE_INIT;
+
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "{");
+	for (int i = 0; i < 500; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\"field_%d\":%d", i ? "," : "", i, i);
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "}");
+	ck_assert(parse_both(body, n, "500 members"));
+	ck_assert_int_eq(jtree_parse(&t, body, n), 0);
+	for (int i = 0; i < 500; i++) {
+		char key[32];
+		const struct jnode *v;
+
+		snprintf(key, sizeof(key), "field_%d", i);
+		v = jnode_member(jtree_root(&t), key, strlen(key));
+		ck_assert_msg(v != NULL && v->type == JT_INT && v->v.i == i, "%s", key);
+	}
+	ck_assert_ptr_null(jnode_member(jtree_root(&t), "field_500", 9));
+	ck_assert_ptr_null(jnode_member(jtree_root(&t), "field_1", 6));
+	jtree_free(&t);
+}
+END_TEST
+
+/* jnode_equal() answers as json_object_equal() (the initial_value column depends on it). */
+START_TEST(test_jnode_equal)
+{
+	static const char *const pairs[] = {
+		"[{\"a\":1,\"b\":[1,2]},{\"b\":[1,2],\"a\":1}]", "[1,1.0]", "[null,null]", "[{\"a\":null},{\"b\":null}]",
+		"[{\"a\":1},{\"a\":1,\"b\":2}]", "[\"x\",\"x\"]", "[\"x\",\"y\"]", "[1.5,1.50]", "[{},[]]", "[true,1]",
+		"[[1,2],[1,2,3]]", "[[],[]]", "[{},{}]", "[0,-0]", "[0.0,-0.0]", "[\"\",null]", "[false,false]",
+		"[{\"a\":{\"b\":[null]}},{\"a\":{\"b\":[null]}}]",
+	};
+
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		json_object *root = keep_json(json_tokener_parse(pairs[i]));
+		struct jtree t = JTREE_INIT;
+		const struct jnode *a, *b;
+		bool want, got;
+
+		ck_assert_ptr_nonnull(root);
+		want = json_object_equal(json_object_array_get_idx(root, 0), json_object_array_get_idx(root, 1));
+		ck_assert_int_eq(jtree_parse(&t, pairs[i], strlen(pairs[i])), 0);
+		a = jtree_root(&t) + 1;
+		b = a + a->size;
+		got = jnode_equal(a, b);
+		jtree_free(&t);
+		ck_assert_msg(got == want, "%s: jnode_equal %d, json_object_equal %d", pairs[i], got, want);
+	}
+}
+END_TEST
+
 /* --- error bodies --- */
 
 START_TEST(test_error_message)
@@ -2081,6 +2320,18 @@ normalize_suite(void)
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_big_integers);
 	tcase_add_test(tc, test_long_fraction_and_exponent);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("parser");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_loop_test(tc, test_parse_data_files, 0, (int)(sizeof(data_files) / sizeof(data_files[0])));
+	tcase_add_loop_test(tc, test_parse_mutations, 0, 3);
+	tcase_add_test(tc, test_parse_left_to_json_c);
+	tcase_add_test(tc, test_parse_duplicate_names);
+	tcase_add_test(tc, test_parse_strings);
+	tcase_add_test(tc, test_parse_numbers);
+	tcase_add_test(tc, test_parse_many_members);
+	tcase_add_test(tc, test_jnode_equal);
 	suite_add_tcase(s, tc);
 	return s;
 }

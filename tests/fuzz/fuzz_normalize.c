@@ -8,6 +8,7 @@
 
 #include <json-c/json.h>
 
+#include "jtree.h"
 #include "normalize.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,6 +86,27 @@ claimed_id(const uint8_t *data, size_t size)
 	return out;
 }
 
+/* What the fast parser takes, it reads as json-c reads it (after normalize.c's preparation): node for node. */
+static void
+check_fast_parse(const uint8_t *data, size_t size)
+{
+	struct jtree fast = JTREE_INIT, slow = JTREE_INIT;
+	json_object *fast_root = NULL, *slow_root = NULL;
+	char err[NORMALIZE_ERR_SIZE];
+	int a = normalize_parse((const char *)data, size, true, &fast, &fast_root, err, sizeof(err));
+	int b = normalize_parse((const char *)data, size, false, &slow, &slow_root, err, sizeof(err));
+
+	if (a != -ENOMEM && b != -ENOMEM && (a != b || (a == 0 && !jtree_same(&fast, &slow)))) {
+		fprintf(stderr, "the fast parser (%s: %d) and json-c (%d) disagree\n",
+			fast_root == NULL ? "taken" : "left to json-c", a, b);
+		abort();
+	}
+	jtree_free(&fast);
+	jtree_free(&slow);
+	json_object_put(fast_root);
+	json_object_put(slow_root);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -99,6 +121,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (normalize_error_message((const char *)data, size, msg, sizeof(msg)) == 0)
 		check_message("normalize_error_message", msg, sizeof(msg));
 
+	check_fast_parse(data, size);
 	id = claimed_id(data, size);
 	for (int contents = 0; contents < 2; contents++) {
 		memset(err, 'x', sizeof(err));
