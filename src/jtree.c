@@ -49,6 +49,7 @@ node_new(struct jtree *t, enum jtype type, const char *key, size_t klen)
 	nd->size = 1;
 	nd->mask = 0;
 	nd->type = (uint8_t)type;
+	nd->plain = 0;
 	return t->n++;
 }
 
@@ -130,6 +131,7 @@ is_space(unsigned char c)
 	return c == ' ' || c == '\n' || c == '\t' || c == '\r';
 }
 
+/* Past the white space at ps->i: indentation eight spaces at a time, the rest byte by byte. */
 static void
 skip_space_run(struct parser *ps)
 {
@@ -140,10 +142,17 @@ skip_space_run(struct parser *ps)
 	while (i < ps->len && is_space(p[i])) {
 		uint64_t v;
 
-		if (ps->len - i >= 8 && (memcpy(&v, p + i, 8), v == spaces))
-			i += 8;
-		else
+		if (ps->len - i < 8 || p[i] != ' ') {
 			i++;
+			continue;
+		}
+		memcpy(&v, p + i, 8);
+		v ^= spaces;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		i += v == 0 ? 8 : (size_t)__builtin_ctzll(v) / 8;	/* the spaces among the eight */
+#else
+		i += v == 0 ? 8 : 1;
+#endif
 	}
 	ps->i = i;
 }
@@ -286,9 +295,12 @@ string_decoded(struct parser *ps, size_t start, const char **s, size_t *len)
 	return 0;
 }
 
-/* The string at ps->i (its opening quote): its bytes in the body itself when it has no escape. */
+/*
+ * The string at ps->i (its opening quote): its bytes in the body itself
+ * when it has no escape (then *plain is true: nothing in it needs one).
+ */
 static int
-parse_string(struct parser *ps, const char **s, size_t *len)
+parse_string(struct parser *ps, const char **s, size_t *len, bool *plain)
 {
 	const unsigned char *p = ps->p;
 	size_t start = ps->i + 1, i = start;
@@ -301,6 +313,7 @@ parse_string(struct parser *ps, const char **s, size_t *len)
 			break;
 		if (p[i] == '\\') {
 			ps->i = i;
+			*plain = false;
 			return string_decoded(ps, start, s, len);
 		}
 		/* non-ASCII */
@@ -314,6 +327,7 @@ parse_string(struct parser *ps, const char **s, size_t *len)
 	}
 	*s = (const char *)p + start;
 	*len = i - start;
+	*plain = true;
 	ps->i = i + 1;
 	return 0;
 }
@@ -387,7 +401,7 @@ parse_number(struct parser *ps, struct jnode *nd)
 	return 0;
 }
 
-static int parse_value(struct parser *ps, const char *key, size_t klen, int depth);
+static int parse_value(struct parser *ps, const char *key, size_t klen, bool kplain, int depth);
 
 /* The members (close is '}') or elements (']') of the container whose first byte is at ps->i, node at. */
 static int
@@ -405,11 +419,12 @@ parse_container(struct parser *ps, size_t at, int depth, unsigned char close)
 	for (;;) {
 		const char *key = NULL;
 		size_t klen = 0;
+		bool kplain = false;
 
 		if (close == '}') {
 			if (ps->i == ps->len || ps->p[ps->i] != '"')
 				return -EINVAL;
-			rc = parse_string(ps, &key, &klen);
+			rc = parse_string(ps, &key, &klen, &kplain);
 			if (rc != 0)
 				return rc;
 			skip_space(ps);
@@ -417,7 +432,7 @@ parse_container(struct parser *ps, size_t at, int depth, unsigned char close)
 				return -EINVAL;
 			ps->i++;
 		}
-		rc = parse_value(ps, key, klen, depth + 1);
+		rc = parse_value(ps, key, klen, kplain, depth + 1);
 		if (rc != 0)
 			return rc;
 		count++;
@@ -446,14 +461,15 @@ literal(struct parser *ps, const char *word, size_t n)
 	return 0;
 }
 
-/* One value at ps->i (after white space), a member named key when klen or key says so. */
+/* One value at ps->i (after white space), a member named key (klen bytes; kplain: JPLAIN_KEY) when key is set. */
 static int
-parse_value(struct parser *ps, const char *key, size_t klen, int depth)
+parse_value(struct parser *ps, const char *key, size_t klen, bool kplain, int depth)
 {
 	size_t at;
 	struct jnode *nd;
 	const char *s;
 	size_t len;
+	bool plain;
 	int rc;
 
 	if (depth > FAST_DEPTH)
@@ -465,6 +481,7 @@ parse_value(struct parser *ps, const char *key, size_t klen, int depth)
 	if (at == SIZE_MAX)
 		return -ENOMEM;
 	nd = &ps->t->nodes[at];
+	nd->plain = kplain ? JPLAIN_KEY : 0;
 	switch (ps->p[ps->i]) {
 	case '{':
 		nd->type = JT_OBJECT;
@@ -473,13 +490,14 @@ parse_value(struct parser *ps, const char *key, size_t klen, int depth)
 		nd->type = JT_ARRAY;
 		return parse_container(ps, at, depth, ']');
 	case '"':
-		rc = parse_string(ps, &s, &len);
+		rc = parse_string(ps, &s, &len, &plain);
 		if (rc != 0)
 			return rc;
 		nd = &ps->t->nodes[at];
 		nd->type = JT_STRING;
 		nd->s = s;
 		nd->len = (uint32_t)len;
+		nd->plain |= plain ? JPLAIN_S : 0;
 		return 0;
 	case 't':
 		nd->type = JT_BOOL;
@@ -519,7 +537,7 @@ jtree_parse(struct jtree *t, const char *s, size_t len)
 	skip_space(&ps);
 	if (ps.i == len || (ps.p[ps.i] != '{' && ps.p[ps.i] != '['))
 		return -EINVAL;
-	rc = parse_value(&ps, NULL, 0, 0);
+	rc = parse_value(&ps, NULL, 0, false, 0);
 	if (rc == 0) {
 		skip_space(&ps);
 		if (ps.i != len)
@@ -691,11 +709,25 @@ jnode_truthy(const struct jnode *v)
 	}
 }
 
+/* Whether len bytes at s hold nothing JSON escapes. */
+static bool
+is_plain(const char *s, size_t len)
+{
+	return text_json_run((const unsigned char *)s, 0, len, true, false) == len;
+}
+
 bool
 jtree_same(const struct jtree *a, const struct jtree *b)
 {
 	if (a->n != b->n)
 		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct jnode *x = &a->nodes[i];
+
+		if (((x->plain & JPLAIN_S) && !is_plain(x->s, x->len)) ||
+		    ((x->plain & JPLAIN_KEY) && !is_plain(x->key, x->klen)))
+			return false;
+	}
 	for (size_t i = 0; i < a->n; i++) {
 		const struct jnode *x = &a->nodes[i], *y = &b->nodes[i];
 

@@ -29,7 +29,11 @@ struct jnode {
 	uint32_t size;		/* nodes of the value: itself and everything below it */
 	uint32_t mask;		/* slots has mask + 1 entries */
 	uint8_t type;		/* enum jtype */
+	uint8_t plain;		/* JPLAIN_*: what JSON writes as it is, with quotes around it */
 };
+
+#define JPLAIN_S 1		/* s has no quote, backslash, control character (nor NUL) */
+#define JPLAIN_KEY 2		/* likewise key */
 
 /* A document; all of it is freed by jtree_free().  It may point into the text it was parsed from. */
 struct jtree {
@@ -78,7 +82,10 @@ bool jnode_equal(const struct jnode *a, const struct jnode *b);
 /* A value as json_object_get_boolean() reads it. */
 bool jnode_truthy(const struct jnode *v);
 
-/* Whether two documents are the same, node for node: names, types, texts and values (for tests). */
+/*
+ * Whether two documents are the same, node for node: names, types, texts
+ * and values, and what a says is plain is (for tests).
+ */
 bool jtree_same(const struct jtree *a, const struct jtree *b);
 
 #endif

@@ -154,11 +154,25 @@ is_name(const char *key, size_t len, const char *word)
 
 static int write_json(struct buf *b, const struct jnode *o, bool file_contents, struct spans *sp, int depth);
 
+/* s in quotes, when plain says that nothing in it needs an escape: one copy. */
 static int
-write_string(struct buf *b, const char *s, size_t len)
+write_string(struct buf *b, const char *s, size_t len, bool plain)
 {
 	static const char hex[] = "0123456789abcdef";
-	int rc = buf_append(b, "\"", 1);
+	int rc;
+
+	if (plain) {
+		rc = buf_reserve(b, len + 2);
+		if (rc == 0) {
+			b->data[b->len] = '"';
+			memcpy(b->data + b->len + 1, s, len);
+			b->data[b->len + 1 + len] = '"';
+			b->len += len + 2;
+			b->data[b->len] = '\0';
+		}
+		return rc;
+	}
+	rc = buf_append(b, "\"", 1);
 
 	for (size_t i = 0; i < len && rc == 0; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -287,7 +301,7 @@ write_json(struct buf *b, const struct jnode *o, bool file_contents, struct span
 	case JT_NULL:
 		return buf_append_str(b, "null");
 	case JT_STRING:
-		return write_string(b, o->s, o->len);
+		return write_string(b, o->s, o->len, o->plain & JPLAIN_S);
 	case JT_ARRAY:
 		rc = buf_append(b, "[", 1);
 		for (uint32_t i = 0; i < o->len && rc == 0; i++, c += c->size) {
@@ -310,7 +324,7 @@ write_json(struct buf *b, const struct jnode *o, bool file_contents, struct span
 				rc = buf_append(b, ",", 1);
 			first = false;
 			if (rc == 0)
-				rc = write_string(b, c->key, c->klen);
+				rc = write_string(b, c->key, c->klen, c->plain & JPLAIN_KEY);
 			if (rc == 0)
 				rc = buf_append(b, ":", 1);
 			if (rc == 0)

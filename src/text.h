@@ -14,9 +14,10 @@ size_t text_utf8_seq(const unsigned char *p, size_t n);
  * The end of the bytes from s[i] that a JSON string holds as they are: up
  * to a '"' or a '\\', or a control character (below 0x20) when control, or
  * a non-ASCII byte (for a check of its sequence) when high.  Eight bytes at
- * a time while none of the eight can be one of those (a zero byte in
- * v ^ '"' or v ^ '\\' is one; a false alarm only sends the rest byte by
- * byte), then byte by byte.
+ * a time: a zero byte in v ^ '"' or v ^ '\\' is one of those, and so on.
+ * Each test can flag a byte above the first one it finds (a borrow), never
+ * one below it, so the lowest flagged byte is the end (on a little-endian
+ * machine the lowest bit; elsewhere the eight go byte by byte).
  */
 static inline size_t
 text_json_run(const unsigned char *s, size_t i, size_t len, bool control, bool high)
@@ -34,8 +35,14 @@ text_json_run(const unsigned char *s, size_t i, size_t len, bool control, bool h
 			stop |= (v - ones * 0x20) & ~v;
 		if (high)
 			stop |= v;
-		if (stop & top)
+		stop &= top;
+		if (stop != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return i + (size_t)__builtin_ctzll(stop) / 8;
+#else
 			break;
+#endif
+		}
 		i += 8;
 	}
 	while (i < len && s[i] != '"' && s[i] != '\\' && (!control || s[i] >= 0x20) && (!high || s[i] < 0x80))

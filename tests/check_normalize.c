@@ -14,6 +14,7 @@
 #include "jtree.h"
 #include "normalize.h"
 #include "sha256.h"
+#include "text.h"
 
 /*
  * Everything a test allocates is registered here and freed by the
@@ -1869,6 +1870,35 @@ START_TEST(test_parse_many_members)
 }
 END_TEST
 
+/* text_json_run() ends at the first byte that is not a string's own, wherever it is among eight. */
+START_TEST(test_json_run)
+{
+	static const unsigned char specials[] = { '"', '\\', 0x00, 0x1f, 0x01, 0x80, 0xc3, 0xff };
+	unsigned char buf[40];
+
+	for (size_t k = 0; k < sizeof(specials); k++) {
+		unsigned char c = specials[k];
+		bool control = c < 0x20, high = c >= 0x80;
+
+		for (size_t at = 0; at < 24; at++) {
+			memset(buf, 'a', sizeof(buf));
+			buf[at] = c;
+			/* a second one further on, and bytes that are none of them but near them */
+			buf[at + 5] = c;
+			if (at > 0)
+				buf[at - 1] = control ? 0x20 : 0x7f;
+			for (size_t from = 0; from <= at; from++) {
+				ck_assert_uint_eq(text_json_run(buf, from, sizeof(buf), control, high), at);
+				ck_assert_uint_eq(text_json_run(buf, from, at, control, high), at);
+			}
+			/* a test not asked for passes the byte by */
+			if (control || high)
+				ck_assert_uint_gt(text_json_run(buf, 0, sizeof(buf), !control, !high), at);
+		}
+	}
+}
+END_TEST
+
 /* jnode_equal() answers as json_object_equal() (the initial_value column depends on it). */
 START_TEST(test_jnode_equal)
 {
@@ -2332,6 +2362,7 @@ normalize_suite(void)
 	tcase_add_test(tc, test_parse_numbers);
 	tcase_add_test(tc, test_parse_many_members);
 	tcase_add_test(tc, test_jnode_equal);
+	tcase_add_test(tc, test_json_run);
 	suite_add_tcase(s, tc);
 	return s;
 }
