@@ -15,6 +15,7 @@
 #define FAST_DIGITS 18		/* normalize.c makes longer integers doubles: json-c would clamp them */
 #define NUMBER_MAX 64		/* longer number texts are left to json-c */
 #define LINEAR_MEMBERS 8	/* objects with more members get their names hashed */
+#define PROBES_MAX 64		/* names that collide more than this (made to) are left to json-c */
 
 struct parser {
 	struct jtree *t;
@@ -32,9 +33,9 @@ node_new(struct jtree *t, enum jtype type, const char *key, size_t klen)
 
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 256;
-		struct jnode *nodes;
+		struct jnode *nodes = cap <= UINT32_MAX ? realloc(t->nodes, cap * sizeof(*nodes)) : NULL;
 
-		if (cap > UINT32_MAX || (nodes = realloc(t->nodes, cap * sizeof(*nodes))) == NULL)
+		if (nodes == NULL)
 			return SIZE_MAX;
 		t->nodes = nodes;
 		t->cap = cap;
@@ -72,10 +73,11 @@ same_name(const struct jnode *a, const char *key, size_t klen)
 /*
  * Finish object at: hash its names when it has many.  Returns 0, -EINVAL
  * when two members share a name (json-c keeps the first place and the last
- * value: left to it), or -ENOMEM.
+ * value: left to it) or, when strict, when names collide in the hash so
+ * often that they must have been chosen to, or -ENOMEM.
  */
 static int
-object_index(struct jtree *t, size_t at)
+object_index(struct jtree *t, size_t at, bool strict)
 {
 	struct jnode *o = &t->nodes[at];
 	const struct jnode *c, *d;
@@ -109,10 +111,10 @@ object_index(struct jtree *t, size_t at)
 	t->tables[t->ntables++] = slots;
 	c = o + 1;
 	for (uint32_t k = 0; k < o->len; k++, c += c->size) {
-		uint32_t h = name_hash(c->key, c->klen) & (cap - 1);
+		uint32_t h = name_hash(c->key, c->klen) & (cap - 1), probes = 0;
 
 		while (slots[h] != 0) {
-			if (same_name(o + slots[h], c->key, c->klen))
+			if (same_name(o + slots[h], c->key, c->klen) || (strict && ++probes > PROBES_MAX))
 				return -EINVAL;
 			h = (h + 1) & (cap - 1);
 		}
@@ -125,12 +127,6 @@ object_index(struct jtree *t, size_t at)
 
 /* --- the fast parser --- */
 
-static bool
-is_space(unsigned char c)
-{
-	return c == ' ' || c == '\n' || c == '\t' || c == '\r';
-}
-
 /* Past the white space at ps->i: indentation eight spaces at a time, the rest byte by byte. */
 static void
 skip_space_run(struct parser *ps)
@@ -139,7 +135,7 @@ skip_space_run(struct parser *ps)
 	const unsigned char *p = ps->p;
 	size_t i = ps->i;
 
-	while (i < ps->len && is_space(p[i])) {
+	while (i < ps->len && text_is_space(p[i])) {
 		uint64_t v;
 
 		if (ps->len - i < 8 || p[i] != ' ') {
@@ -161,7 +157,7 @@ skip_space_run(struct parser *ps)
 static inline void
 skip_space(struct parser *ps)
 {
-	if (ps->i < ps->len && is_space(ps->p[ps->i]))
+	if (ps->i < ps->len && text_is_space(ps->p[ps->i]))
 		skip_space_run(ps);
 }
 
@@ -449,7 +445,7 @@ parse_container(struct parser *ps, size_t at, int depth, unsigned char close)
 	ps->i++;
 	ps->t->nodes[at].len = count;
 	ps->t->nodes[at].size = (uint32_t)(ps->t->n - at);
-	return close == '}' ? object_index(ps->t, at) : 0;
+	return close == '}' ? object_index(ps->t, at, true) : 0;
 }
 
 static int
@@ -524,6 +520,10 @@ jtree_parse(struct jtree *t, const char *s, size_t len)
 	jtree_reset(t);
 	if (len > UINT32_MAX)
 		return -EINVAL;
+	/* json-c reads a scalar at the end of its input as unfinished: those are its own */
+	skip_space(&ps);
+	if (ps.i == len || (ps.p[ps.i] != '{' && ps.p[ps.i] != '['))
+		return -EINVAL;
 	if (t->cap < len / 16) {
 		/* about as many nodes as a run's body has: fewer copies while it grows */
 		struct jnode *nodes = realloc(t->nodes, len / 16 * sizeof(*nodes));
@@ -533,10 +533,6 @@ jtree_parse(struct jtree *t, const char *s, size_t len)
 		t->nodes = nodes;
 		t->cap = len / 16;
 	}
-	/* json-c reads a scalar at the end of its input as unfinished: those are its own */
-	skip_space(&ps);
-	if (ps.i == len || (ps.p[ps.i] != '{' && ps.p[ps.i] != '['))
-		return -EINVAL;
 	rc = parse_value(&ps, NULL, 0, false, 0);
 	if (rc == 0) {
 		skip_space(&ps);
@@ -575,6 +571,8 @@ from_json_c(struct jtree *t, json_object *o, const char *key)
 		nd->type = JT_DOUBLE;
 		nd->v.d = json_object_get_double(o);
 		nd->s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);	/* the text as parsed */
+		if (nd->s == NULL)
+			return -ENOMEM;
 		nd->len = (uint32_t)strlen(nd->s);
 		return 0;
 	case json_type_string:
@@ -601,8 +599,8 @@ from_json_c(struct jtree *t, json_object *o, const char *key)
 	}
 	t->nodes[at].len = count;
 	t->nodes[at].size = (uint32_t)(t->n - at);
-	/* json-c's names are unique: object_index() finds no duplicate */
-	return t->nodes[at].type == JT_OBJECT && object_index(t, at) != 0 ? -ENOMEM : 0;
+	/* json-c's names are unique: object_index() finds no duplicate, and is not strict */
+	return t->nodes[at].type == JT_OBJECT && object_index(t, at, false) != 0 ? -ENOMEM : 0;
 }
 
 int
@@ -620,7 +618,7 @@ jtree_from_json_c(struct jtree *t, json_object *o)
 /* --- reading --- */
 
 const struct jnode *
-jnode_member(const struct jnode *o, const char *key, size_t klen)
+jtree_member(const struct jnode *o, const char *key, size_t klen)
 {
 	const struct jnode *c;
 
@@ -644,7 +642,7 @@ jnode_member(const struct jnode *o, const char *key, size_t klen)
 }
 
 bool
-jnode_equal(const struct jnode *a, const struct jnode *b)
+jtree_equal(const struct jnode *a, const struct jnode *b)
 {
 	const struct jnode *c, *d;
 
@@ -671,7 +669,7 @@ jnode_equal(const struct jnode *a, const struct jnode *b)
 		c = a + 1;
 		d = b + 1;
 		for (uint32_t k = 0; k < a->len; k++, c += c->size, d += d->size) {
-			if (!jnode_equal(c, d))
+			if (!jtree_equal(c, d))
 				return false;
 		}
 		return true;
@@ -681,8 +679,8 @@ jnode_equal(const struct jnode *a, const struct jnode *b)
 			return false;
 		c = a + 1;
 		for (uint32_t k = 0; k < a->len; k++, c += c->size) {
-			d = jnode_member(b, c->key, c->klen);
-			if (d == NULL || !jnode_equal(c, d))
+			d = jtree_member(b, c->key, c->klen);
+			if (d == NULL || !jtree_equal(c, d))
 				return false;
 		}
 		return true;
@@ -691,7 +689,7 @@ jnode_equal(const struct jnode *a, const struct jnode *b)
 }
 
 bool
-jnode_truthy(const struct jnode *v)
+jtree_truthy(const struct jnode *v)
 {
 	if (v == NULL)
 		return false;

@@ -74,13 +74,13 @@ jtree_root(const struct jtree *t)
 }
 
 /* The member of object o named key (klen bytes), JSON null included, or NULL (also when o is no object). */
-const struct jnode *jnode_member(const struct jnode *o, const char *key, size_t klen);
+const struct jnode *jtree_member(const struct jnode *o, const char *key, size_t klen);
 
 /* Whether a and b hold the same value, as json_object_equal() says; NULL is JSON null. */
-bool jnode_equal(const struct jnode *a, const struct jnode *b);
+bool jtree_equal(const struct jnode *a, const struct jnode *b);
 
 /* A value as json_object_get_boolean() reads it. */
-bool jnode_truthy(const struct jnode *v);
+bool jtree_truthy(const struct jnode *v);
 
 /*
  * Whether two documents are the same, node for node: names, types, texts

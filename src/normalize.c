@@ -117,7 +117,7 @@ nz(const struct jnode *v)
 static inline const struct jnode *
 get(const struct jnode *o, const char *key)
 {
-	return nz(jnode_member(o, key, strlen(key)));
+	return nz(jtree_member(o, key, strlen(key)));
 }
 
 static inline const struct jnode *
@@ -724,7 +724,7 @@ nearest(const struct jnode *obj, const char *path, size_t len)
 	if (!is_type(obj, JT_OBJECT))
 		return NULL;
 	do {
-		v = jnode_member(obj, path, len);
+		v = jtree_member(obj, path, len);
 		if (v != NULL)
 			return nz(v);
 	} while (path_parent(path, &len));
@@ -783,7 +783,7 @@ field_row(struct flat *f, const struct jnode *v, const struct jnode *initial, bo
 	put(&r, f->legacy != NULL ? NULL : v_num(n, get(fm, "reviewAgentScore")));
 	put(&r, citation_pages(n, get(fm, f->legacy != NULL ? "references" : "citations")));
 	put(&r, copy_text(n, edited ? "true" : "false", edited ? 4 : 5));
-	if (initial_present && !jnode_equal(v, initial))
+	if (initial_present && !jtree_equal(v, initial))
 		put(&r, initial != NULL ? v_json(n, initial) : copy_text(n, "null", 4));
 	else
 		put(&r, NULL);
@@ -830,7 +830,7 @@ walk_leaves(struct flat *f, const struct jnode *v, const struct jnode *initial, 
 		const struct jnode *child = v + 1;
 
 		for (uint32_t i = 0; i < v->len; i++, child += child->size) {
-			const struct jnode *ic = initial_present ? jnode_member(initial, child->key, child->klen) : NULL;
+			const struct jnode *ic = initial_present ? jtree_member(initial, child->key, child->klen) : NULL;
 
 			if (path_push(f, child->key, child->klen, 0))
 				walk_leaves(f, nz(child), nz(ic), ic != NULL, depth + 1);
@@ -860,7 +860,7 @@ walk_leaves(struct flat *f, const struct jnode *v, const struct jnode *initial, 
 static bool
 is_current_form(const struct jnode *output)
 {
-	return output->len == 2 && get(output, "value") != NULL && jnode_member(output, "metadata", 8) != NULL;
+	return output->len == 2 && get(output, "value") != NULL && jtree_member(output, "metadata", 8) != NULL;
 }
 
 static void
@@ -870,16 +870,16 @@ extract_rows(struct norm *n, size_t oi, const struct jnode *o, const struct jnod
 	const struct jnode *initial = get_type(o, "initialOutput", JT_OBJECT), *field = output + 1;
 
 	if (is_current_form(output)) {
-		const struct jnode *iv = initial != NULL && is_current_form(initial) ? jnode_member(initial, "value", 5) : NULL;
+		const struct jnode *iv = initial != NULL && is_current_form(initial) ? jtree_member(initial, "value", 5) : NULL;
 
 		f.meta = get(output, "metadata");
 		walk_leaves(&f, get(output, "value"), nz(iv), iv != NULL, 0);
 		return;
 	}
 	for (uint32_t i = 0; i < output->len; i++, field += field->size) {
-		const struct jnode *ifield = nz(jnode_member(initial, field->key, field->klen));
-		const struct jnode *iv = is_type(ifield, JT_OBJECT) ? jnode_member(ifield, "value", 5) : NULL;
-		const struct jnode *value = jnode_member(field, "value", 5);
+		const struct jnode *ifield = nz(jtree_member(initial, field->key, field->klen));
+		const struct jnode *iv = is_type(ifield, JT_OBJECT) ? jtree_member(ifield, "value", 5) : NULL;
+		const struct jnode *value = jtree_member(field, "value", 5);
 
 		if (value == NULL)
 			continue;	/* no object, or no value */
@@ -1090,12 +1090,6 @@ static const bool outside_special[256] = {
 	[0x80 ... 0xff] = true,
 };
 
-static bool
-is_space(unsigned char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
 /*
  * Bytes of numbers and literals: white space between two of them ("1 2",
  * "- 1", "true false") keeps them apart, and must stay for json-c to
@@ -1123,7 +1117,7 @@ space_run(const unsigned char *p, size_t i, size_t len)
 {
 	const uint64_t spaces = 0x2020202020202020ULL;
 
-	while (i < len && is_space(p[i])) {
+	while (i < len && text_is_space(p[i])) {
 		uint64_t v;
 
 		if (len - i >= 8 && (memcpy(&v, p + i, 8), v == spaces))
@@ -1188,7 +1182,7 @@ prepare_body(const char *body, size_t len, struct buf *out, bool *changed, char 
 			/* punctuation and literals between values: nothing to check */
 			while (i + n < len && !outside_special[p[i + n]])
 				n++;
-		} else if (is_space(p[i])) {
+		} else if (text_is_space(p[i])) {
 			size_t keep;
 
 			n = space_run(p, i, len) - i;
@@ -1250,7 +1244,7 @@ check_envelope(const struct jnode *root, const char *expected_id, char *err, siz
 		errf(err, errlen, "response is not a JSON object");
 		return NULL;
 	}
-	if (success != NULL && !jnode_truthy(success)) {
+	if (success != NULL && !jtree_truthy(success)) {
 		const struct jnode *m = get_type(root, "error", JT_STRING);
 		char msg[512], clean[160];
 
@@ -1310,7 +1304,7 @@ parse_json(struct json_tokener *tok, const char *body, size_t len, json_object *
 		return -EINVAL;
 	}
 	for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
-		if (!is_space((unsigned char)body[i])) {
+		if (!text_is_space((unsigned char)body[i])) {
 			errf(err, errlen, "response is not valid JSON: trailing data at byte %zu",
 			     json_tokener_get_parse_end(tok));
 			json_object_put(*root);

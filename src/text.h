@@ -10,6 +10,13 @@
 /* Length of the well-formed UTF-8 sequence (RFC 3629) at p, of at most n bytes, or 0 when it is not one. */
 size_t text_utf8_seq(const unsigned char *p, size_t n);
 
+/* JSON's white space. */
+static inline bool
+text_is_space(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 /*
  * The end of the bytes from s[i] that a JSON string holds as they are: up
  * to a '"' or a '\\', or a control character (below 0x20) when control, or

@@ -1824,12 +1824,12 @@ START_TEST(test_parse_strings)
 
 	ck_assert(parse_both(body, strlen(body), "escapes"));
 	ck_assert_int_eq(jtree_parse(&t, body, strlen(body)), 0);
-	a = jnode_member(jtree_root(&t), "a", 1);
+	a = jtree_member(jtree_root(&t), "a", 1);
 	ck_assert_ptr_nonnull(a);
 	ck_assert_uint_eq(a->len, strlen(want));
 	ck_assert(memcmp(a->s, want, a->len) == 0);
-	ck_assert_ptr_nonnull(jnode_member(jtree_root(&t), "key", 3));
-	ck_assert_ptr_nonnull(jnode_member(jtree_root(&t), "\xc3\xa9", 2));
+	ck_assert_ptr_nonnull(jtree_member(jtree_root(&t), "key", 3));
+	ck_assert_ptr_nonnull(jtree_member(jtree_root(&t), "\xc3\xa9", 2));
 	jtree_free(&t);
 }
 END_TEST
@@ -1861,12 +1861,103 @@ START_TEST(test_parse_many_members)
 		const struct jnode *v;
 
 		snprintf(key, sizeof(key), "field_%d", i);
-		v = jnode_member(jtree_root(&t), key, strlen(key));
+		v = jtree_member(jtree_root(&t), key, strlen(key));
 		ck_assert_msg(v != NULL && v->type == JT_INT && v->v.i == i, "%s", key);
 	}
-	ck_assert_ptr_null(jnode_member(jtree_root(&t), "field_500", 9));
-	ck_assert_ptr_null(jnode_member(jtree_root(&t), "field_1", 6));
+	ck_assert_ptr_null(jtree_member(jtree_root(&t), "field_500", 9));
+	ck_assert_ptr_null(jtree_member(jtree_root(&t), "field_1", 6));
 	jtree_free(&t);
+}
+END_TEST
+
+/*
+ * The content hash of every run in tests/data, with and without file
+ * contents, as the version before the fast parser made it (99ff260): a
+ * change to what one body becomes must bump SNAPSHOT_VERSION, and then
+ * these, or every stored snapshot would be written again for nothing.
+ */
+START_TEST(test_content_hash_pinned)
+{
+	static const struct {
+		const char *file, *with, *without;
+	} pinned[] = {
+		{ "runs/cancelling.json", "8790cf701c5af95f1fcf7123c8998db863c38191d1914eae9478ae355e96cffd",
+		  "a9b2305c429a890e7df496987bfb25de734e8d29c885214b540277183192bb97" },
+		{ "runs/failed.json", "82f579b72c91e33ec28984d175e238f3492e333610c109b656cb0496fd10219f",
+		  "04a5947cd8d4603dedcba6531f62e3eabc48e991661550ab1e9f4d708a89ebb6" },
+		{ "runs/legacy_extract.json", "151ca0823969be5519016f2f10531b3aa07baacf928d2018e518952336c0414a",
+		  "bb52c997fc8c08d57afc9074ffc2058f9c6d0d05d08d291acdb32bbdad900a12" },
+		{ "runs/minimal.json", "bece93082e1b82156338cd40a482721de04b7da141f65576e0e416be277c52b5",
+		  "7530078fc412cfdde1ec25919d60840e78632bdb7e6f1fc4d7677e90682eaa3a" },
+		{ "runs/needs_review.json", "e8a9f62c48495a9a33b87dc8e518e7e91782cde4faadc537e7e823e834057eaa",
+		  "5761a4127c6e385fcc0b2d517995fe2451b45f0d5b7fc64b7f2d0daaebe5bf5f" },
+		{ "runs/nulls.json", "8a13347dc1e8eb6dee616df5b17b070560a656a463575d6305e76470264a20a1",
+		  "8780f063a6c3b48a1f3d62711321a550c99c1c9f6c98b76d1cd06c2b70a63088" },
+		{ "runs/processed_extract.json", "128f08912b933da22d29d19106a91b6d100b57b87c4f6e8f1db9ca027173d873",
+		  "b7f01ab3b9fdf7cce5f9ea41397ec2f4ef5bcc588b7a820657dee033e56cbea8" },
+		{ "runs/rejected.json", "84ebf66b0a8f1853bd6972be2b1b2312f78e5aedde5c4e95a75b9dabe221bf61",
+		  "6e340d2282238b6c998b3a274c8ddb75f88919b9671f0d7838db9636a6cad6c3" },
+		{ "runs/seed_example.json", "31f18ba07c23e26bece455c6b8cb5a3f69091f9645b8c42b4caa4ff5baa92830",
+		  "960b7bf67221e08204a35c0fd229068fab3bde3769a53f4a41291c068ad2f934" },
+		{ "runs/splitter.json", "95b39c5c2126f6c3a956a7ec640d3353a27270fd9478602fd652ff1786a3cce3",
+		  "4321bd91553079b7106270b7b52edfa1d68c38537ecfbc8ca42a5e7d2688d048" },
+		{ "runs/spreadsheet.json", "c80e2d94dcbca3358645fc8d16eba5c28f6e98b791b6cb9361532e380efcd25d",
+		  "6d6a46cf6fe279abfc68f06328ebb08c6429be1c067965729faaf647c9e76105" },
+		{ "bulk/tricky.json", "2f983879d5ab1046c7256cbf3d4e6519eea1f605172bef16a52d1a032baa91c6",
+		  "78f2421dd6759d2ef39269240742638f9d4341e930c9668c58886b183ada9d55" },
+		{ "edge/workflow_run_Edge000001.json", "f6a0ddf1062250bcfb19e6d3265737c5f69af6541668bbaef5675506b554de27",
+		  "f21c0ac2fd47d902ec5cb49ee222e6db6caea9abf3fef6d55668ff58145a9901" },
+	};
+
+	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
+		size_t len;
+		const char *body = read_data(pinned[i].file, &len);
+		const char *q = strstr(body, "\"workflow_run_"), *end;
+		char id[64];
+
+		ck_assert_ptr_nonnull(q);
+		end = strchr(q + 1, '"');
+		ck_assert_ptr_nonnull(end);
+		snprintf(id, sizeof(id), "%.*s", (int)(end - q - 1), q + 1);
+		ck_assert_str_eq(cell(norm_ok(body, len, id, true), T_RUNS, 0, "content_hash"), pinned[i].with);
+		ck_assert_str_eq(cell(norm_ok(body, len, id, false), T_RUNS, 0, "content_hash"), pinned[i].without);
+	}
+}
+END_TEST
+
+/* FNV-1a, the hash of jtree.c's member names. */
+static uint32_t
+fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* Names chosen to collide in the hash are left to json-c (else each lookup would walk them all). */
+START_TEST(test_parse_colliding_names)
+{
+	char body[8192], key[32];
+	size_t n = 0;
+	int found = 0;
+	struct jtree t = JTREE_INIT;
+
+	/* 100 members: 256 slots, of which these 100 names all want the same one */
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "{");
+	for (int k = 0; found < 100; k++) {
+		snprintf(key, sizeof(key), "k%d", k);
+		if ((fnv1a(key) & 255) != 7)
+			continue;
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "%s\"%s\":%d", found ? "," : "", key, k);
+		found++;
+	}
+	n += (size_t)snprintf(body + n, sizeof(body) - n, "}");
+	ck_assert_uint_lt(n, sizeof(body) - 1);
+	ck_assert_int_eq(jtree_parse(&t, body, n), -EINVAL);
+	jtree_free(&t);
+	ck_assert(!parse_both(body, n, "colliding names"));
 }
 END_TEST
 
@@ -1899,8 +1990,8 @@ START_TEST(test_json_run)
 }
 END_TEST
 
-/* jnode_equal() answers as json_object_equal() (the initial_value column depends on it). */
-START_TEST(test_jnode_equal)
+/* jtree_equal() answers as json_object_equal() (the initial_value column depends on it). */
+START_TEST(test_jtree_equal)
 {
 	static const char *const pairs[] = {
 		"[{\"a\":1,\"b\":[1,2]},{\"b\":[1,2],\"a\":1}]", "[1,1.0]", "[null,null]", "[{\"a\":null},{\"b\":null}]",
@@ -1920,9 +2011,9 @@ START_TEST(test_jnode_equal)
 		ck_assert_int_eq(jtree_parse(&t, pairs[i], strlen(pairs[i])), 0);
 		a = jtree_root(&t) + 1;
 		b = a + a->size;
-		got = jnode_equal(a, b);
+		got = jtree_equal(a, b);
 		jtree_free(&t);
-		ck_assert_msg(got == want, "%s: jnode_equal %d, json_object_equal %d", pairs[i], got, want);
+		ck_assert_msg(got == want, "%s: jtree_equal %d, json_object_equal %d", pairs[i], got, want);
 	}
 }
 END_TEST
@@ -2361,8 +2452,10 @@ normalize_suite(void)
 	tcase_add_test(tc, test_parse_strings);
 	tcase_add_test(tc, test_parse_numbers);
 	tcase_add_test(tc, test_parse_many_members);
-	tcase_add_test(tc, test_jnode_equal);
+	tcase_add_test(tc, test_jtree_equal);
 	tcase_add_test(tc, test_json_run);
+	tcase_add_test(tc, test_content_hash_pinned);
+	tcase_add_test(tc, test_parse_colliding_names);
 	suite_add_tcase(s, tc);
 	return s;
 }
