@@ -60,6 +60,9 @@ struct job {
  */
 #define IDLE_MAX 64
 
+/* curl's receive buffer per transfer (its default is 16 KiB) */
+#define RECV_BUFFER 131072L
+
 struct fetcher {
 	CURLM *multi;
 	struct headers *headers;	/* for requests started from now on */
@@ -652,6 +655,8 @@ job_start(struct fetcher *f, struct job *j, double now)
 	j->headers->refs++;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers->list);
 	fetch_easy_defaults(e, f->timeout_ms, f->max_body);
+	/* a run's body in one or two reads from the socket, not one per 16 KiB (and a poll before each) */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
