@@ -610,12 +610,12 @@ db_listen(PGconn *conn, const char *schema, char *err, size_t errlen)
 
 /* Read and drop pending notifications; see db.h. */
 int
-db_drain_notifies(PGconn *conn)
+db_drain_notifies(PGconn *conn, bool readable)
 {
 	PGnotify *n;
 	int count = 0;
 
-	if (PQconsumeInput(conn) == 0)
+	if (readable && PQconsumeInput(conn) == 0)
 		return -1;
 	while ((n = PQnotifies(conn)) != NULL) {
 		PQfreemem(n);
