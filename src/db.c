@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "clock.h"
@@ -12,6 +13,9 @@
 
 /* libpq's connect_timeout, which a non-blocking connect must enforce itself. */
 #define CONNECT_TIMEOUT 10.0
+
+/* bytes of send buffer asked for on a connection's socket */
+#define DB_SNDBUF (1024 * 1024)
 
 /* Per thread: the loop's thread drives curl while it waits, the store's writer thread only waits. */
 static _Thread_local db_wait_hook wait_hook;
@@ -344,6 +348,22 @@ exec_schema(PGconn *conn, const char *sql, const char *schema, char *err, size_t
 	return rc;
 }
 
+/*
+ * A batch's statements are megabytes: with the default send buffer (about
+ * 200 KiB) libpq meets a full socket every few 8 KiB writes, and each time
+ * waits (a pass of the HTTP side), reads, and writes again.  A larger
+ * buffer where the kernel allows it (net.core.wmem_max caps it): only a
+ * hint, a refusal changes nothing else.
+ */
+static void
+set_send_buffer(PGconn *conn)
+{
+	int size = DB_SNDBUF;
+
+	if (setsockopt(PQsocket(conn), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) < 0)
+		return;
+}
+
 /* Connect and set search_path; see db.h. */
 PGconn *
 db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
@@ -396,6 +416,7 @@ db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
 		db_error(conn, NULL, err, errlen);
 		goto fail;
 	}
+	set_send_buffer(conn);
 	quoted = PQescapeIdentifier(conn, schema, strlen(schema));
 	if (quoted == NULL) {
 		db_error(conn, NULL, err, errlen);
@@ -610,12 +631,12 @@ db_listen(PGconn *conn, const char *schema, char *err, size_t errlen)
 
 /* Read and drop pending notifications; see db.h. */
 int
-db_drain_notifies(PGconn *conn)
+db_drain_notifies(PGconn *conn, bool readable)
 {
 	PGnotify *n;
 	int count = 0;
 
-	if (PQconsumeInput(conn) == 0)
+	if (readable && PQconsumeInput(conn) == 0)
 		return -1;
 	while ((n = PQnotifies(conn)) != NULL) {
 		PQfreemem(n);

@@ -71,8 +71,13 @@ int db_check_version(PGconn *conn, const char *schema, char *err, size_t errlen)
 int db_listen(PGconn *conn, const char *schema, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
-/* Read and drop pending notifications; returns how many there were, or -1 when the connection broke. */
-int db_drain_notifies(PGconn *conn);
+/*
+ * Read and drop pending notifications; returns how many there were, or -1
+ * when the connection broke.  readable: the socket has something (a wait
+ * said so); otherwise only those libpq already read with other replies are
+ * taken, without a read that would find nothing.
+ */
+int db_drain_notifies(PGconn *conn, bool readable);
 
 /* Copy the reason res (or else conn) failed into err, on one line. */
 void db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);

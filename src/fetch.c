@@ -1,6 +1,7 @@
 /* Fetches workflow runs over HTTP: one curl multi handle, a concurrency cap and a request rate limit. */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,18 @@ struct job {
 #define RATE_RECOVERY 0.02
 #define RATE_FLOOR 0.05
 
+/*
+ * Easy handles of finished transfers kept for the next ones: a new handle
+ * costs its allocations (a few kilobytes of state, the receive buffer) and
+ * their first touch, for every request.  curl_easy_reset() makes a kept
+ * handle what a new one is, apart from the caches it keeps (connections
+ * live in the multi handle anyway).
+ */
+#define IDLE_MAX 64
+
+/* curl's receive buffer per transfer (its default is 16 KiB) */
+#define RECV_BUFFER 131072L
+
 struct fetcher {
 	CURLM *multi;
 	struct headers *headers;	/* for requests started from now on */
@@ -70,6 +83,8 @@ struct fetcher {
 	struct job *inflight;		/* a list, to cancel them at shutdown */
 	size_t ninflight;
 	struct job *unstarted;		/* could not be started: reported as results */
+	CURL *idle[IDLE_MAX];		/* handles to reuse, reset */
+	size_t nidle;
 
 	/*
 	 * Send times of the latest requests, a ring: the one floor(rate)
@@ -418,14 +433,36 @@ fetch_result_free(struct fetch_result *r)
 	free(r);
 }
 
+/* A handle out of the multi, done with: kept for another transfer, or cleaned up. */
+static void
+easy_put(struct fetcher *f, CURL *e)
+{
+	if (e == NULL)
+		return;
+	if (f->nidle == IDLE_MAX) {
+		curl_easy_cleanup(e);
+		return;
+	}
+	curl_easy_reset(e);
+	f->idle[f->nidle++] = e;
+}
+
+/* A handle in its default state: a kept one, or a new one; NULL when out of memory. */
+static CURL *
+easy_get(struct fetcher *f)
+{
+	if (f->nidle > 0)
+		return f->idle[--f->nidle];
+	return curl_easy_init();
+}
+
 static void
 job_free(struct job *j)
 {
 	if (j == NULL)
 		return;
 	note_sent(j);
-	if (j->easy != NULL)
-		curl_easy_cleanup(j->easy);
+	easy_put(j->f, j->easy);
 	headers_put(j->headers);
 	fetch_result_free(j->res);
 	free(j->path);
@@ -438,6 +475,8 @@ fetch_free(struct fetcher *f)
 	if (f == NULL)
 		return;
 	fetch_cancel_all(f, NULL, NULL);
+	while (f->nidle > 0)
+		curl_easy_cleanup(f->idle[--f->nidle]);
 	if (f->multi != NULL)
 		curl_multi_cleanup(f->multi);
 	headers_put(f->headers);
@@ -504,14 +543,35 @@ fetch_busy(const struct fetcher *f)
 	return n;
 }
 
+/*
+ * Before the body's first piece: room for all of it at once when the server
+ * says how long it is, rather than doubling from a few hundred bytes (a copy
+ * of what came so far each time).  Only a hint: a length past the cap is
+ * left to the cap to refuse, a body longer than said (decompressed) grows as
+ * before, and memory refused here is asked for again by the append.
+ */
+static void
+reserve_body(struct job *j, size_t first)
+{
+	curl_off_t len = -1;
+
+	if (curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) != CURLE_OK || len <= 0 ||
+	    (curl_off_t)first > len || (uint64_t)len > j->res->body.max)
+		return;
+	if (buf_reserve(&j->res->body, (size_t)len) != 0)
+		return;
+}
+
 static size_t
 on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct job *j = arg;
 	size_t n = size * nmemb;
+	int rc;
 
-	int rc = buf_append(&j->res->body, p, n);
-
+	if (j->res->body.cap == 0)
+		reserve_body(j, n);
+	rc = buf_append(&j->res->body, p, n);
 	if (rc == -EFBIG)
 		j->res->too_big = true;
 	if (rc != 0)
@@ -582,7 +642,7 @@ static int
 job_start(struct fetcher *f, struct job *j, double now)
 {
 	char url[8192];
-	CURL *e = curl_easy_init();
+	CURL *e = easy_get(f);
 
 	if (e == NULL)
 		goto fail;
@@ -595,6 +655,8 @@ job_start(struct fetcher *f, struct job *j, double now)
 	j->headers->refs++;
 	curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers->list);
 	fetch_easy_defaults(e, f->timeout_ms, f->max_body);
+	/* a run's body in one or two reads from the socket, not one per 16 KiB (and a poll before each) */
+	curl_easy_setopt(e, CURLOPT_BUFFERSIZE, RECV_BUFFER);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -709,7 +771,7 @@ requeue(struct fetcher *f, struct job *j)
 {
 	curl_multi_remove_handle(f->multi, j->easy);
 	unlink_inflight(f, j);
-	curl_easy_cleanup(j->easy);
+	easy_put(f, j->easy);
 	j->easy = NULL;
 	headers_put(j->headers);
 	j->headers = NULL;

@@ -15,7 +15,8 @@ static struct {
 	int journal;		/* stderr is connected to journald */
 	int timestamps;		/* plain lines get a timestamp */
 	const char *progname;
-} log_state = { LOG_LEVEL_INFO, 0, 0, 1, "extend-syncd" };
+	long pid;		/* taken by log_init(): a getpid() per line otherwise (the daemon never forks) */
+} log_state = { LOG_LEVEL_INFO, 0, 0, 1, "extend-syncd", 0 };
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
 /* syslog priorities: err, warning, info, debug */
@@ -47,6 +48,7 @@ log_init(const char *progname)
 		log_state.progname = progname;
 	log_state.journal = stderr_is_journal();
 	log_state.timestamps = !log_state.journal;
+	log_state.pid = (long)getpid();
 }
 
 /* Set the level below which messages are dropped before they are formatted. */
@@ -106,7 +108,8 @@ log_write(enum log_level level, const char *run_id, const char *fmt, va_list ap)
 		localtime_r(&ts.tv_sec, &tm);
 		len = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
 		n = snprintf(line + len, sizeof(line) - len, ".%03ld %s[%ld] %s: ",
-			     ts.tv_nsec / 1000000, log_state.progname, (long)getpid(),
+			     ts.tv_nsec / 1000000, log_state.progname,
+			     log_state.pid != 0 ? log_state.pid : (long)getpid(),
 			     level_names[level]);
 	}
 	len += (size_t)n;

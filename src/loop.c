@@ -1404,7 +1404,7 @@ static int
 wait_and_collect(struct loop *l, double now)
 {
 	struct curl_waitfd fds[3];
-	unsigned nfds = 0;
+	unsigned nfds = 0, dbfd = 0;
 	struct fetch_result *r;
 	double wake;
 	char err[256];
@@ -1413,6 +1413,7 @@ wait_and_collect(struct loop *l, double now)
 	fds[nfds].events = CURL_WAIT_POLLIN;
 	fds[nfds++].revents = 0;
 	if (l->conn != NULL && PQsocket(l->conn) >= 0) {
+		dbfd = nfds;
 		fds[nfds].fd = PQsocket(l->conn);
 		fds[nfds].events = CURL_WAIT_POLLIN;
 		fds[nfds++].revents = 0;
@@ -1448,7 +1449,8 @@ wait_and_collect(struct loop *l, double now)
 		drain_sigpipe();
 	/* notifications may also have arrived with the replies to other statements */
 	if (l->conn != NULL) {
-		int n = db_drain_notifies(l->conn);
+		/* the socket is read when the wait saw it readable (or it had none to watch) */
+		int n = db_drain_notifies(l->conn, dbfd == 0 || fds[dbfd].revents != 0);
 
 		if (n > 0)
 			l->next_claim = now_mono();

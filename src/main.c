@@ -1,6 +1,7 @@
 /* Start-up and shutdown: options, configuration, schema, then the loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,25 @@ list_and_enqueue(const struct config *cfg, enum action action, char *const *ids,
 	return rc;
 }
 
+/*
+ * The daemon's memory goes up and down by a batch of runs every pass: with
+ * glibc's defaults the top of the heap is given back to the kernel (and
+ * faulted in again, page by page) whenever more than 128 KiB of it is free.
+ * Kept up to MALLOC_KEEP instead; blocks up to MALLOC_MMAP_MIN come from the
+ * heap too (setting one turns off glibc's own sliding of the other).
+ */
+#define MALLOC_KEEP (16 * 1024 * 1024)
+#define MALLOC_PAD (4 * 1024 * 1024)
+#define MALLOC_MMAP_MIN (4 * 1024 * 1024)
+
+static void
+tune_malloc(void)
+{
+	(void)mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP);
+	(void)mallopt(M_TOP_PAD, MALLOC_PAD);
+	(void)mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_MIN);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -446,6 +466,7 @@ main(int argc, char **argv)
 		break;
 	case ACTION_RUN:
 	default:
+		tune_malloc();
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			log_error("could not initialize libcurl");
 			rc = EXIT_RUNTIME;
