@@ -353,13 +353,19 @@ exec_schema(PGconn *conn, const char *sql, const char *schema, char *err, size_t
  * 200 KiB) libpq meets a full socket every few 8 KiB writes, and each time
  * waits (a pass of the HTTP side), reads, and writes again.  A larger
  * buffer where the kernel allows it (net.core.wmem_max caps it): only a
- * hint, a refusal changes nothing else.
+ * hint, a refusal changes nothing else.  Only on a Unix-domain socket: on
+ * TCP a set size would turn off the kernel's own tuning, which grows the
+ * buffer with the round trip (and further than this) on a distant server.
  */
 static void
 set_send_buffer(PGconn *conn)
 {
+	struct sockaddr_storage addr;
+	socklen_t alen = sizeof(addr);
 	int size = DB_SNDBUF;
 
+	if (getsockname(PQsocket(conn), (struct sockaddr *)&addr, &alen) < 0 || addr.ss_family != AF_UNIX)
+		return;
 	if (setsockopt(PQsocket(conn), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) < 0)
 		return;
 }
