@@ -174,13 +174,18 @@ on_signal(int sig)
 	errno = saved;
 }
 
-static int
-setup_signals(void)
+/* Install the handlers (once): see loop.h. */
+int
+loop_setup_signals(void)
 {
+	static bool done;
 	struct sigaction sa;
 
+	if (done)
+		return 0;
 	if (pipe(sigpipe_fds) < 0)
 		return -1;
+	done = true;
 	for (int i = 0; i < 2; i++) {
 		fcntl(sigpipe_fds[i], F_SETFL, O_NONBLOCK);
 		fcntl(sigpipe_fds[i], F_SETFD, FD_CLOEXEC);
@@ -1083,7 +1088,7 @@ loop_init(struct loop *l)
 	}
 	l->db_backoff = DB_RETRY_MIN;
 	l->db_restored_at = l->db_lost_logged_at = -1e9;
-	if (setup_signals() < 0) {
+	if (loop_setup_signals() < 0) {
 		log_error("could not set up signal handling: %s", strerror(errno));
 		return -1;
 	}

@@ -20,6 +20,13 @@ enum loop_mode {
  * caller frees whatever *cfg is at the end).  The schema must be migrated.
  * Returns the process exit code: 0, or 2 for a runtime failure.
  */
+/*
+ * The loop's signal handlers, installed before the start-up's database
+ * work (a SIGHUP or SIGTERM then must not kill the daemon: the loop acts
+ * on it once it runs).  loop_run() installs them when nobody did.
+ */
+int loop_setup_signals(void);
+
 int loop_run(struct config **cfg, const char *config_path, enum loop_mode mode);
 
 /*

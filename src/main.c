@@ -467,6 +467,11 @@ main(int argc, char **argv)
 	case ACTION_RUN:
 	default:
 		tune_malloc();
+		if (loop_setup_signals() < 0) {
+			log_error("could not set up signal handling: %s", strerror(errno));
+			rc = EXIT_RUNTIME;
+			break;
+		}
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 			log_error("could not initialize libcurl");
 			rc = EXIT_RUNTIME;
