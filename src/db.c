@@ -364,10 +364,8 @@ set_send_buffer(PGconn *conn)
 	socklen_t alen = sizeof(addr);
 	int size = DB_SNDBUF;
 
-	if (getsockname(PQsocket(conn), (struct sockaddr *)&addr, &alen) < 0 || addr.ss_family != AF_UNIX)
-		return;
-	if (setsockopt(PQsocket(conn), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size)) < 0)
-		return;
+	if (getsockname(PQsocket(conn), (struct sockaddr *)&addr, &alen) == 0 && addr.ss_family == AF_UNIX)
+		(void)setsockopt(PQsocket(conn), SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
 /* Connect and set search_path; see db.h. */

@@ -558,8 +558,7 @@ reserve_body(struct job *j, size_t first)
 	if (curl_easy_getinfo(j->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len) != CURLE_OK || len <= 0 ||
 	    (curl_off_t)first > len || (uint64_t)len > j->res->body.max)
 		return;
-	if (buf_reserve(&j->res->body, (size_t)len) != 0)
-		return;
+	(void)!buf_reserve(&j->res->body, (size_t)len);	/* refused: the append asks again */
 }
 
 static size_t

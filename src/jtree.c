@@ -181,14 +181,18 @@ hex4(const unsigned char *p, unsigned *out)
 	return 0;
 }
 
-/* Room for n more decoded bytes in t->text, which must not move once strings point into it. */
+/*
+ * Room in t->text for the decoded strings of the body being parsed: its
+ * length is enough for all of them, so the buffer is had once per body and
+ * never moves while strings point into it.
+ */
 static int
 text_room(struct parser *ps)
 {
 	struct jtree *t = ps->t;
 
 	if (t->text == NULL || t->text_cap < ps->len) {
-		/* no string decodes longer than its escaped form: the body's length is enough for all of them */
+		/* no string decodes longer than its escaped form */
 		free(t->text);
 		t->text = malloc(ps->len);
 		if (t->text == NULL)
@@ -199,8 +203,9 @@ text_room(struct parser *ps)
 }
 
 /*
- * The string whose opening quote was at ps->i - 1, once it has an escape
- * at ps->i: decoded into t->text.  *s and *len are where it went.
+ * The string whose bytes start at start (after its opening quote), once
+ * parse_string() met its first escape at ps->i: decoded into t->text.  *s
+ * and *len are where it went.
  */
 static int
 string_decoded(struct parser *ps, size_t start, const char **s, size_t *len)
