@@ -3,77 +3,139 @@
 #include <string.h>
 
 #include "pgarray.h"
+#include "text.h"
 
-/* The length of v once each of its bytes in special has a backslash before it. */
-static size_t
-escaped_len(const char *v, const char *special)
+/*
+ * Make room for n more bytes in b: inline when they fit the memory held,
+ * as they do for all but a few of a batch's elements.
+ */
+static inline int
+room(struct buf *b, size_t n)
 {
-	size_t n = 0;
-
-	for (const char *e = v;; e++) {
-		e += strcspn(e, special);
-		if (*e == '\0')
-			return n + (size_t)(e - v);
-		n++;
-	}
+	return n < b->cap - b->len && n <= b->max - b->len ? 0 : buf_reserve(b, n);
 }
 
 /*
- * Append elements; see pgarray.h.  Two passes: the first measures
- * (lengths, quotes and backslashes), the buffer grows once, the second
- * copies, element by element with memcpy when nothing in it needs a
- * backslash.  Rows of a big run make literals of megabytes.
+ * The bytes of v from i on (len in all), copied to d with a backslash
+ * before each byte that needs one: '"' and '\\' in an array element
+ * (copy false); '\\', newline, carriage return and tab, as \\ \n \r \t,
+ * in a COPY cell (copy true).  The plain stretches between them are found
+ * eight bytes at a time (text_json_run(), whose stop at '"' and at the
+ * other control characters costs a COPY cell only a byte copied here).
+ * Returns the number of bytes written; with d NULL, writes nothing and
+ * returns the number it would write.
  */
+static size_t
+escape(char *d, const char *v, size_t i, size_t len, bool copy)
+{
+	const unsigned char *s = (const unsigned char *)v;
+	size_t n = 0;
+
+	while (i < len) {
+		size_t end = text_json_run(s, i, len, copy, false);
+		unsigned char c;
+
+		if (d != NULL)
+			memcpy(d + n, v + i, end - i);
+		n += end - i;
+		if (end == len)
+			break;
+		c = s[end];
+		i = end + 1;
+		if (copy && c != '\\' && c != '\n' && c != '\r' && c != '\t') {
+			if (d != NULL)
+				d[n] = (char)c;	/* '"' or another control character: itself */
+			n++;
+			continue;
+		}
+		if (d != NULL) {
+			d[n] = '\\';
+			d[n + 1] = (char)(!copy || c == '\\' ? c : c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+		}
+		n += 2;
+	}
+	return n;
+}
+
+/*
+ * One value: its length, then the stretch that needs no backslash (the
+ * whole of almost every value), so the measure and the copy read it once;
+ * only a value that has something to escape is measured again.
+ */
+static int
+put_value(struct buf *b, const char *v, bool comma, bool copy, char end)
+{
+	size_t len, plain, need;
+	char *d;
+	int rc;
+
+	if (v == NULL) {
+		rc = room(b, 6);
+		if (rc != 0)
+			return rc;
+		d = b->data + b->len;
+		if (comma)
+			*d++ = ',';
+		if (copy) {
+			memcpy(d, "\\N", 2);
+			d += 2;
+		} else {
+			memcpy(d, "NULL", 4);
+			d += 4;
+		}
+	} else {
+		len = strlen(v);
+		plain = text_json_run((const unsigned char *)v, 0, len, copy, false);
+		need = len + 3;
+		if (plain < len)
+			need = plain + escape(NULL, v, plain, len, copy) + 3;
+		rc = room(b, need);
+		if (rc != 0)
+			return rc;
+		d = b->data + b->len;
+		if (comma)
+			*d++ = ',';
+		if (!copy)
+			*d++ = '"';
+		memcpy(d, v, plain);
+		d += plain;
+		if (plain < len)
+			d += escape(d, v, plain, len, copy);
+		if (!copy)
+			*d++ = '"';
+	}
+	if (end != '\0')
+		*d++ = end;
+	b->len = (size_t)(d - b->data);
+	*d = '\0';
+	return 0;
+}
+
+/* A failed append leaves b as it found it. */
+static int
+undo(struct buf *b, size_t len, int rc)
+{
+	b->len = len;
+	if (b->data != NULL)
+		b->data[len] = '\0';
+	return rc;
+}
+
+/* Append elements; see pgarray.h.  Rows of a big run make literals of megabytes. */
 int
 pgarray_add(struct buf *b, const char *const *values, size_t n, size_t stride)
 {
 	/* a comma before each element but the literal's first */
-	bool first = b->len > 0 && b->data[b->len - 1] == '{';
-	size_t need = n - (first && n > 0 ? 1 : 0);
-	char *d;
-	int rc;
+	bool comma = !(b->len > 0 && b->data[b->len - 1] == '{');
+	size_t len = b->len;
 
-	if (n == 0)
-		return 0;
 	for (size_t i = 0; i < n; i++) {
-		const char *v = values[i * stride];
+		int rc = put_value(b, values[i * stride], comma, false, '\0');
 
-		if (v == NULL) {
-			need += 4;
-			continue;
-		}
-		need += 2 + escaped_len(v, "\"\\");
+		if (rc != 0)
+			return undo(b, len, rc);
+		comma = true;
 	}
-	rc = buf_reserve(b, need);
-	if (rc != 0)
-		return rc;
-	d = b->data + b->len;
-	for (size_t i = 0; i < n; i++) {
-		const char *v = values[i * stride];
-
-		if (i > 0 || !first)
-			*d++ = ',';
-		if (v == NULL) {
-			memcpy(d, "NULL", 4);
-			d += 4;
-			continue;
-		}
-		*d++ = '"';
-		for (;;) {
-			size_t plain = strcspn(v, "\"\\");
-
-			memcpy(d, v, plain);
-			d += plain;
-			v += plain;
-			if (*v == '\0')
-				break;
-			*d++ = '\\';
-			*d++ = *v++;
-		}
-		*d++ = '"';
-	}
-	b->len = (size_t)(d - b->data);
-	*d = '\0';
 	return 0;
 }
 
@@ -87,48 +149,17 @@ pgarray_append(struct buf *b, const char *const *values, size_t n, size_t stride
 	return rc != 0 ? rc : buf_append(b, "}", 1);
 }
 
-/* Append rows in COPY's text format; see pgarray.h.  Measured first, as pgarray_add(). */
+/* Append rows in COPY's text format; see pgarray.h. */
 int
 pgcopy_append_rows(struct buf *b, const char *const *cells, size_t n, size_t ncols)
 {
-	static const char special[] = "\\\n\r\t";
-	size_t need = 0, total = n * ncols;
-	char *d;
-	int rc;
+	size_t total = n * ncols, len = b->len;
 
 	for (size_t i = 0; i < total; i++) {
-		const char *v = cells[i];
+		int rc = put_value(b, cells[i], false, true, (i + 1) % ncols == 0 ? '\n' : '\t');
 
-		need++;		/* its tab, or the row's newline */
-		need += v == NULL ? 2 : escaped_len(v, special);
+		if (rc != 0)
+			return undo(b, len, rc);
 	}
-	rc = buf_reserve(b, need);
-	if (rc != 0)
-		return rc;
-	d = b->data + b->len;
-	for (size_t i = 0; i < total; i++) {
-		const char *v = cells[i];
-
-		if (v == NULL) {
-			memcpy(d, "\\N", 2);
-			d += 2;
-		} else {
-			for (;;) {
-				size_t plain = strcspn(v, special);
-
-				memcpy(d, v, plain);
-				d += plain;
-				v += plain;
-				if (*v == '\0')
-					break;
-				*d++ = '\\';
-				*d++ = *v == '\n' ? 'n' : *v == '\r' ? 'r' : *v == '\t' ? 't' : '\\';
-				v++;
-			}
-		}
-		*d++ = (i + 1) % ncols == 0 ? '\n' : '\t';
-	}
-	b->len = (size_t)(d - b->data);
-	*d = '\0';
 	return 0;
 }

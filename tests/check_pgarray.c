@@ -181,6 +181,100 @@ START_TEST(test_large)
 }
 END_TEST
 
+/* What pgarray_add() and pgcopy_append_rows() must write for v, at d: byte by byte, nothing skipped ahead. */
+static char *
+reference(char *d, const char *v, int copy)
+{
+	if (v == NULL)
+		return stpcpy(d, copy ? "\\N" : "NULL");
+	if (!copy)
+		*d++ = '"';
+	for (; *v != '\0'; v++) {
+		if (!copy && (*v == '"' || *v == '\\')) {
+			*d++ = '\\';
+			*d++ = *v;
+		} else if (copy && (*v == '\\' || *v == '\n' || *v == '\r' || *v == '\t')) {
+			*d++ = '\\';
+			*d++ = *v == '\n' ? 'n' : *v == '\r' ? 'r' : *v == '\t' ? 't' : '\\';
+		} else
+			*d++ = *v;
+	}
+	if (!copy)
+		*d++ = '"';
+	*d = '\0';
+	return d;
+}
+
+/* Values of every length up to 40 with a byte to escape (or not) at every place, against the reference. */
+START_TEST(test_every_place)
+{
+	static const char bytes[] = { 'a', '"', '\\', '\n', '\r', '\t', '\x01', '\x1f', ' ', '\xc3', '\xbc', '{', ',', 'N' };
+	enum { ROWS = 3 };
+	char vals[ROWS][48];
+	const char *cells[ROWS];
+	char want[ROWS * 2 * 48 + 8], *d;
+	struct buf got;
+	unsigned seed = 11;
+
+	buf_init(&got, 1 << 20);
+	for (int round = 0; round < 20000; round++) {
+		for (int r = 0; r < ROWS; r++) {
+			size_t len = (size_t)rand_r(&seed) % 41;
+
+			/* mostly plain, so the stretches between escapes have every length */
+			for (size_t i = 0; i < len; i++)
+				vals[r][i] = rand_r(&seed) % 4 != 0 ? 'a' + (char)(i % 26) :
+					bytes[(size_t)rand_r(&seed) % sizeof(bytes)];
+			vals[r][len] = '\0';
+			cells[r] = rand_r(&seed) % 16 == 0 ? NULL : vals[r];
+		}
+		buf_reset(&got);
+		ck_assert_int_eq(pgarray_append(&got, cells, ROWS, 1), 0);
+		d = want;
+		*d++ = '{';
+		for (int r = 0; r < ROWS; r++) {
+			if (r > 0)
+				*d++ = ',';
+			d = reference(d, cells[r], 0);
+		}
+		*d++ = '}';
+		*d = '\0';
+		if (strcmp(got.data, want) != 0 || got.len != (size_t)(d - want))
+			ck_abort_msg("array of round %d: got %s, want %s", round, got.data, want);
+
+		buf_reset(&got);
+		ck_assert_int_eq(pgcopy_append_rows(&got, cells, 1, ROWS), 0);
+		d = want;
+		for (int r = 0; r < ROWS; r++) {
+			d = reference(d, cells[r], 1);
+			*d++ = r + 1 < ROWS ? '\t' : '\n';
+		}
+		*d = '\0';
+		if (strcmp(got.data, want) != 0 || got.len != (size_t)(d - want))
+			ck_abort_msg("COPY row of round %d: got %s, want %s", round, got.data, want);
+	}
+	buf_free(&got);
+}
+END_TEST
+
+/* An append the cap refuses leaves the buffer as it was, though earlier values of it fitted. */
+START_TEST(test_cap_undo)
+{
+	const char *v[3] = { "first", "second", "a value too long for the cap" };
+	struct buf b;
+
+	buf_init(&b, 24);
+	ck_assert_int_eq(buf_append_str(&b, "{\"x\""), 0);
+	ck_assert_int_eq(pgarray_add(&b, v, 3, 1), -EFBIG);
+	ck_assert_str_eq(b.data, "{\"x\"");
+	ck_assert_uint_eq(b.len, 4);
+	ck_assert_int_eq(pgcopy_append_rows(&b, v, 1, 3), -EFBIG);
+	ck_assert_str_eq(b.data, "{\"x\"");
+	ck_assert_uint_eq(b.len, 4);
+	buf_free(&b);
+}
+END_TEST
+
 static Suite *
 pgarray_suite(void)
 {
@@ -193,6 +287,8 @@ pgarray_suite(void)
 	tcase_add_test(tc, test_copy_rows);
 	tcase_add_test(tc, test_cap);
 	tcase_add_test(tc, test_large);
+	tcase_add_test(tc, test_every_place);
+	tcase_add_test(tc, test_cap_undo);
 	suite_add_tcase(s, tc);
 	return s;
 }
