@@ -60,7 +60,9 @@ escape(char *d, const char *v, size_t i, size_t len, bool copy)
 /*
  * One value: its length, then the stretch that needs no backslash (the
  * whole of almost every value), so the measure and the copy read it once;
- * only a value that has something to escape is measured again.
+ * only a value that has something to escape is measured again.  It asks
+ * room for exactly what it writes (the comma before it, the quotes, the
+ * end after it), so a value that ends right at the cap still fits.
  */
 static int
 put_value(struct buf *b, const char *v, bool comma, bool copy, char end)
@@ -70,7 +72,7 @@ put_value(struct buf *b, const char *v, bool comma, bool copy, char end)
 	int rc;
 
 	if (v == NULL) {
-		rc = room(b, 6);
+		rc = room(b, (copy ? 2 : 4) + comma + (end != '\0'));
 		if (rc != 0)
 			return rc;
 		d = b->data + b->len;
@@ -86,10 +88,8 @@ put_value(struct buf *b, const char *v, bool comma, bool copy, char end)
 	} else {
 		len = strlen(v);
 		plain = text_json_run((const unsigned char *)v, 0, len, copy, false);
-		need = len + 3;
-		if (plain < len)
-			need = plain + escape(NULL, v, plain, len, copy) + 3;
-		rc = room(b, need);
+		need = plain < len ? plain + escape(NULL, v, plain, len, copy) : len;
+		rc = room(b, need + (copy ? 0 : 2) + comma + (end != '\0'));
 		if (rc != 0)
 			return rc;
 		d = b->data + b->len;

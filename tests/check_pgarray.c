@@ -257,6 +257,38 @@ START_TEST(test_every_place)
 }
 END_TEST
 
+/* Output that ends right at the cap fits; a byte more is refused: first elements, NULLs, COPY cells. */
+START_TEST(test_cap_exact)
+{
+	static const char *const cases[][2] = { { "abc", NULL }, { NULL, "ab" }, { "a\"b", "\\" }, { "t\tn\n", NULL } };
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		for (int copy = 0; copy <= 1; copy++) {
+			for (size_t n = 1; n <= 2; n++) {
+				struct buf b;
+				size_t exact;
+				int rc;
+
+				buf_init(&b, 1 << 20);
+				rc = copy ? pgcopy_append_rows(&b, cases[c], 1, n) : pgarray_append(&b, cases[c], n, 1);
+				ck_assert_int_eq(rc, 0);
+				exact = b.len;
+				buf_free(&b);
+				buf_init(&b, exact);
+				rc = copy ? pgcopy_append_rows(&b, cases[c], 1, n) : pgarray_append(&b, cases[c], n, 1);
+				ck_assert_msg(rc == 0, "case %zu copy %d n %zu: refused at its own length %zu", c, copy, n, exact);
+				ck_assert_uint_eq(b.len, exact);
+				buf_free(&b);
+				buf_init(&b, exact - 1);
+				rc = copy ? pgcopy_append_rows(&b, cases[c], 1, n) : pgarray_append(&b, cases[c], n, 1);
+				ck_assert_int_eq(rc, -EFBIG);
+				buf_free(&b);
+			}
+		}
+	}
+}
+END_TEST
+
 /* An append the cap refuses leaves the buffer as it was, though earlier values of it fitted. */
 START_TEST(test_cap_undo)
 {
@@ -289,6 +321,7 @@ pgarray_suite(void)
 	tcase_add_test(tc, test_large);
 	tcase_add_test(tc, test_every_place);
 	tcase_add_test(tc, test_cap_undo);
+	tcase_add_test(tc, test_cap_exact);
 	suite_add_tcase(s, tc);
 	return s;
 }
