@@ -16,7 +16,7 @@ buf_init(struct buf *b, size_t max)
 
 /* Make room for n more bytes and the NUL; see buf.h. */
 int
-buf_reserve(struct buf *b, size_t n)
+buf_reserve_grow(struct buf *b, size_t n)
 {
 	if (n > b->max - b->len)
 		return -EFBIG;
@@ -39,7 +39,7 @@ buf_reserve(struct buf *b, size_t n)
 int
 buf_append_grow(struct buf *b, const void *p, size_t n)
 {
-	int rc = buf_reserve(b, n);
+	int rc = buf_reserve_grow(b, n);
 
 	if (rc != 0)
 		return rc;

@@ -36,12 +36,20 @@ buf_append(struct buf *b, const void *p, size_t n)
 	return buf_append_grow(b, p, n);
 }
 
+/* buf_reserve() when the bytes do not fit the memory held: grows it. */
+int buf_reserve_grow(struct buf *b, size_t n) __attribute__((warn_unused_result));
+
 /*
  * Make room for n more bytes (and the NUL) without writing them, for a
  * writer that fills b->data + b->len itself and then adds to b->len.
- * Returns 0, -ENOMEM, or -EFBIG when the cap would be passed.
+ * Returns 0, -ENOMEM, or -EFBIG when the cap would be passed.  Inline
+ * when they fit, as buf_append().
  */
-int buf_reserve(struct buf *b, size_t n) __attribute__((warn_unused_result));
+__attribute__((warn_unused_result)) static inline int
+buf_reserve(struct buf *b, size_t n)
+{
+	return n < b->cap - b->len && n <= b->max - b->len ? 0 : buf_reserve_grow(b, n);
+}
 
 int buf_append_str(struct buf *b, const char *s) __attribute__((warn_unused_result));
 

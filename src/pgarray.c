@@ -6,16 +6,6 @@
 #include "text.h"
 
 /*
- * Make room for n more bytes in b: inline when they fit the memory held,
- * as they do for all but a few of a batch's elements.
- */
-static inline int
-room(struct buf *b, size_t n)
-{
-	return n < b->cap - b->len && n <= b->max - b->len ? 0 : buf_reserve(b, n);
-}
-
-/*
  * The bytes of v from i on (len in all), copied to d with a backslash
  * before each byte that needs one: '"' and '\\' in an array element
  * (copy false); '\\', newline, carriage return and tab, as \\ \n \r \t,
@@ -60,50 +50,38 @@ escape(char *d, const char *v, size_t i, size_t len, bool copy)
 /*
  * One value: its length, then the stretch that needs no backslash (the
  * whole of almost every value), so the measure and the copy read it once;
- * only a value that has something to escape is measured again.  It asks
- * room for exactly what it writes (the comma before it, the quotes, the
- * end after it), so a value that ends right at the cap still fits.
+ * only a value that has something to escape is measured again.  NULL is
+ * written as it is, NULL or \\N.  It asks room for exactly what it writes
+ * (the comma before it, the quotes, the end after it), so a value that
+ * ends right at the cap still fits.
  */
 static int
 put_value(struct buf *b, const char *v, bool comma, bool copy, char end)
 {
-	size_t len, plain, need;
+	bool null = v == NULL, quote = !null && !copy;
+	size_t len, plain, body;
 	char *d;
 	int rc;
 
-	if (v == NULL) {
-		rc = room(b, (copy ? 2 : 4) + comma + (end != '\0'));
-		if (rc != 0)
-			return rc;
-		d = b->data + b->len;
-		if (comma)
-			*d++ = ',';
-		if (copy) {
-			memcpy(d, "\\N", 2);
-			d += 2;
-		} else {
-			memcpy(d, "NULL", 4);
-			d += 4;
-		}
-	} else {
-		len = strlen(v);
-		plain = text_json_run((const unsigned char *)v, 0, len, copy, false);
-		need = plain < len ? plain + escape(NULL, v, plain, len, copy) : len;
-		rc = room(b, need + (copy ? 0 : 2) + comma + (end != '\0'));
-		if (rc != 0)
-			return rc;
-		d = b->data + b->len;
-		if (comma)
-			*d++ = ',';
-		if (!copy)
-			*d++ = '"';
-		memcpy(d, v, plain);
-		d += plain;
-		if (plain < len)
-			d += escape(d, v, plain, len, copy);
-		if (!copy)
-			*d++ = '"';
-	}
+	if (null)
+		v = copy ? "\\N" : "NULL";
+	len = strlen(v);
+	plain = null ? len : text_json_run((const unsigned char *)v, 0, len, copy, false);
+	body = plain < len ? plain + escape(NULL, v, plain, len, copy) : len;
+	rc = buf_reserve(b, body + 2 * quote + comma + (end != '\0'));
+	if (rc != 0)
+		return rc;
+	d = b->data + b->len;
+	if (comma)
+		*d++ = ',';
+	if (quote)
+		*d++ = '"';
+	memcpy(d, v, plain);
+	d += plain;
+	if (plain < len)
+		d += escape(d, v, plain, len, copy);
+	if (quote)
+		*d++ = '"';
 	if (end != '\0')
 		*d++ = end;
 	b->len = (size_t)(d - b->data);

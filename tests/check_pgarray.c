@@ -257,6 +257,20 @@ START_TEST(test_every_place)
 }
 END_TEST
 
+/* The n values as an array literal, or as one COPY row of n cells, into a buffer capped at max. */
+static int
+append_capped(size_t max, const char *const *values, size_t n, int copy, size_t *len)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, max);
+	rc = copy ? pgcopy_append_rows(&b, values, 1, n) : pgarray_append(&b, values, n, 1);
+	*len = b.len;
+	buf_free(&b);
+	return rc;
+}
+
 /* Output that ends right at the cap fits; a byte more is refused: first elements, NULLs, COPY cells. */
 START_TEST(test_cap_exact)
 {
@@ -265,24 +279,13 @@ START_TEST(test_cap_exact)
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		for (int copy = 0; copy <= 1; copy++) {
 			for (size_t n = 1; n <= 2; n++) {
-				struct buf b;
-				size_t exact;
-				int rc;
+				size_t exact, len;
 
-				buf_init(&b, 1 << 20);
-				rc = copy ? pgcopy_append_rows(&b, cases[c], 1, n) : pgarray_append(&b, cases[c], n, 1);
-				ck_assert_int_eq(rc, 0);
-				exact = b.len;
-				buf_free(&b);
-				buf_init(&b, exact);
-				rc = copy ? pgcopy_append_rows(&b, cases[c], 1, n) : pgarray_append(&b, cases[c], n, 1);
-				ck_assert_msg(rc == 0, "case %zu copy %d n %zu: refused at its own length %zu", c, copy, n, exact);
-				ck_assert_uint_eq(b.len, exact);
-				buf_free(&b);
-				buf_init(&b, exact - 1);
-				rc = copy ? pgcopy_append_rows(&b, cases[c], 1, n) : pgarray_append(&b, cases[c], n, 1);
-				ck_assert_int_eq(rc, -EFBIG);
-				buf_free(&b);
+				ck_assert_int_eq(append_capped(1 << 20, cases[c], n, copy, &exact), 0);
+				ck_assert_msg(append_capped(exact, cases[c], n, copy, &len) == 0,
+					      "case %zu copy %d n %zu: refused at its own length %zu", c, copy, n, exact);
+				ck_assert_uint_eq(len, exact);
+				ck_assert_int_eq(append_capped(exact - 1, cases[c], n, copy, &len), -EFBIG);
 			}
 		}
 	}
