@@ -58,11 +58,19 @@ static const char sql_queue[] =
 /* The queue statement's array parameters, in order, and the owner's. */
 enum { Q_RUN_ID, Q_GEN, Q_STATE, Q_DELAY, Q_POLLS, Q_STATUS, Q_PRIORITY, Q_LEASE, Q_HASH, Q_COLS };
 
-/* A history row for each run that is new, or whose status is not the last one recorded. */
+/*
+ * A history row for each run that is new, or whose status is not the last
+ * one recorded.  The last one is the first row at or before the run in the
+ * order of the index (run_id, id) of sql/012, read backwards, if it is the
+ * run's.  Asked as "run_id = ... ORDER BY id DESC LIMIT 1" the planner may
+ * read the primary key backwards instead, and for a run with no history
+ * yet that is the whole table; no other index gives this order.
+ */
 static const char sql_history[] =
 	"INSERT INTO run_status_history (run_id, status) "
 	"SELECT u.run_id, u.status FROM unnest($1::text[], $2::text[]) AS u (run_id, status) "
-	"WHERE (SELECT h.status FROM run_status_history h WHERE h.run_id = u.run_id ORDER BY h.id DESC LIMIT 1) "
+	"WHERE (SELECT CASE WHEN h.run_id = u.run_id THEN h.status END FROM run_status_history h "
+	"       WHERE h.run_id <= u.run_id ORDER BY h.run_id DESC, h.id DESC LIMIT 1) "
 	"  IS DISTINCT FROM u.status";
 
 /* Deleting these three cascades to every other child table. */
