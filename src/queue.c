@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "db.h"
+#include "log.h"
 #include "pgarray.h"
 #include "queue.h"
 #include "text.h"
@@ -291,6 +292,19 @@ queue_enqueue_many(PGconn *conn, const char *const *run_ids, size_t n, char *err
 	rc = exec_update(conn, "queue_enqueue_many", 1, (const char *const *)&ids.data, err, errlen) < 0 ? -1 : 0;
 	buf_free(&ids);
 	return rc;
+}
+
+/* ANALYZE after a bulk enqueue; see queue.h. */
+void
+queue_analyze_after(PGconn *conn, long long n)
+{
+	char err[DB_ERR_SIZE];
+
+	if (n < QUEUE_ANALYZE_AFTER)
+		return;
+	/* SKIP_LOCKED: another ANALYZE or VACUUM of the queue under way does as well, and is not waited for */
+	if (db_exec(conn, "ANALYZE (SKIP_LOCKED) sync_queue", err, sizeof(err)) < 0)
+		log_warning("enqueued %lld runs, but could not ANALYZE the queue (autovacuum will): %s", n, err);
 }
 
 int

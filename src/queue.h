@@ -78,6 +78,21 @@ int queue_enqueue(PGconn *conn, const char *run_id, char *err, size_t errlen)
 int queue_enqueue_many(PGconn *conn, const char *const *run_ids, size_t n, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/*
+ * A one-shot command that enqueued this many runs or more (--enqueue,
+ * --discover and the like) has ANALYZE read the queue again before it
+ * exits: without statistics, as in a first backfill, the claim's plan sorts
+ * every due row for each claim instead of reading the claim index in order.
+ */
+#define QUEUE_ANALYZE_AFTER 10000
+
+/*
+ * ANALYZE the queue when n >= QUEUE_ANALYZE_AFTER, outside any transaction.
+ * Speed only: a failure (a table held, a role that is not its owner) is
+ * logged as a warning.
+ */
+void queue_analyze_after(PGconn *conn, long long n);
+
 /* The database's current time as RFC 3339 text in out (at least 40 bytes); returns 0 or -1 with err set. */
 int queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
 	__attribute__((warn_unused_result));

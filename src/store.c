@@ -22,7 +22,8 @@
  * session (skipped: that run waits, the others go on), and which runs are
  * stored already as they are (same content hash): for those nothing but
  * the queue row changes.  The queue rows are found by their keys
- * (run_id = ANY), never by a scan, however long the queue.
+ * (run_id = ANY), never by a scan, however long the queue; the stored
+ * runs likewise, one key at a time.
  */
 #define SNAPSHOT_CURRENT \
 	"(q.enqueue_gen = b.gen AND (q.listed_updated_at IS NULL OR q.listed_updated_at <= q.fetched_updated_at))"
@@ -52,7 +53,8 @@ static const char sql_queue[] =
 	"    WHEN b.run_id NOT IN (SELECT run_id FROM l) "
 	"      AND EXISTS (SELECT 1 FROM sync_queue x WHERE x.run_id = b.run_id) THEN 'locked' "
 	"    ELSE 'lost' END, "
-	"  EXISTS (SELECT 1 FROM workflow_runs w WHERE w.id = u.run_id AND w.content_hash = u.content_hash) "
+	/* a scalar subquery, not EXISTS: the planner may hash an EXISTS, reading all of workflow_runs */
+	"  coalesce((SELECT w.content_hash = u.content_hash FROM workflow_runs w WHERE w.id = u.run_id), false) "
 	"FROM b LEFT JOIN u ON u.run_id = b.run_id";
 
 /* The queue statement's array parameters, in order, and the owner's. */

@@ -14,6 +14,7 @@
 #include "discover.h"
 #include "log.h"
 #include "normalize.h"
+#include "queue.h"
 #include "schedule.h"
 #include "sweep.h"
 
@@ -637,6 +638,14 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 		}
 	}
 	rc = sweep_failed(s) ? 2 : 0;
+	{
+		long long n = 0;
+
+		for (size_t i = 0; i < s->nsrc; i++)
+			n += s->src[i]->enqueued;
+		fflush(stdout);
+		queue_analyze_after(conn, n);
+	}
 out:
 	if (f != NULL)
 		fetch_cancel_all(f, NULL, NULL);
