@@ -300,7 +300,7 @@ queue_analyze_after(PGconn *conn, long long n)
 {
 	char err[DB_ERR_SIZE];
 
-	if (n < QUEUE_ANALYZE_AFTER)
+	if (n < QUEUE_ANALYZE_AFTER || !db_usable(conn))
 		return;
 	/* SKIP_LOCKED: another ANALYZE or VACUUM of the queue under way does as well, and is not waited for */
 	if (db_exec(conn, "ANALYZE (SKIP_LOCKED) sync_queue", err, sizeof(err)) < 0)

@@ -560,6 +560,7 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 	struct sweeper *s = NULL;
 	struct budget *b = NULL;
 	char *key = NULL;
+	long long enqueued = 0;	/* counted on success only */
 	int rc = 2;
 
 	gethostname(host, sizeof(host) - 1);
@@ -637,15 +638,9 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 			       src->enqueued, src->made_due, src->gave_up ? " (failed)" : "");
 		}
 	}
+	for (size_t i = 0; i < s->nsrc; i++)
+		enqueued += s->src[i]->enqueued;
 	rc = sweep_failed(s) ? 2 : 0;
-	{
-		long long n = 0;
-
-		for (size_t i = 0; i < s->nsrc; i++)
-			n += s->src[i]->enqueued;
-		fflush(stdout);
-		queue_analyze_after(conn, n);
-	}
 out:
 	if (f != NULL)
 		fetch_cancel_all(f, NULL, NULL);
@@ -661,5 +656,8 @@ out:
 		explicit_bzero(key, strlen(key));
 		free(key);
 	}
+	/* the sources' leases and the budget given back first: nothing waits for it */
+	fflush(stdout);
+	queue_analyze_after(conn, enqueued);
 	return rc;
 }
