@@ -214,7 +214,6 @@ enqueue_ids(const struct config *cfg, char **ids, int nids)
 		goto out;
 	}
 	printf("enqueued %lld run%s\n", b->done, b->done == 1 ? "" : "s");
-	fflush(stdout);
 	queue_analyze_after(b->conn, b->done);
 	rc = b->invalid > 0 ? EXIT_USAGE : 0;
 out:

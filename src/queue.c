@@ -302,6 +302,7 @@ queue_analyze_after(PGconn *conn, long long n)
 
 	if (n < QUEUE_ANALYZE_AFTER || !db_usable(conn))
 		return;
+	fflush(stdout);		/* what the command printed shows now, not after the ANALYZE */
 	/* SKIP_LOCKED: another ANALYZE or VACUUM of the queue under way does as well, and is not waited for */
 	if (db_exec(conn, "ANALYZE (SKIP_LOCKED) sync_queue", err, sizeof(err)) < 0)
 		log_warning("enqueued %lld runs, but could not ANALYZE the queue (autovacuum will): %s", n, err);

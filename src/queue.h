@@ -87,9 +87,9 @@ int queue_enqueue_many(PGconn *conn, const char *const *run_ids, size_t n, char 
 #define QUEUE_ANALYZE_AFTER 10000
 
 /*
- * ANALYZE the queue when n >= QUEUE_ANALYZE_AFTER, outside any transaction.
- * Speed only: a failure (a table held, a role that is not its owner) is
- * logged as a warning.
+ * ANALYZE the queue when n >= QUEUE_ANALYZE_AFTER, outside any transaction,
+ * standard output flushed first.  Speed only: a failure (a table held, a
+ * role that is not its owner) is logged as a warning.
  */
 void queue_analyze_after(PGconn *conn, long long n);
 

@@ -624,12 +624,10 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 			goto out;
 		}
 	}
+	for (size_t i = 0; i < s->nsrc; i++)
+		enqueued += s->src[i]->enqueued;
 	if (mode == SWEEP_ENQUEUE) {
-		long long n = 0;
-
-		for (size_t i = 0; i < s->nsrc; i++)
-			n += s->src[i]->enqueued;
-		printf("enqueued %lld run%s\n", n, n == 1 ? "" : "s");
+		printf("enqueued %lld run%s\n", enqueued, enqueued == 1 ? "" : "s");
 	} else {
 		for (size_t i = 0; i < s->nsrc; i++) {
 			const struct source *src = s->src[i];
@@ -638,8 +636,6 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 			       src->enqueued, src->made_due, src->gave_up ? " (failed)" : "");
 		}
 	}
-	for (size_t i = 0; i < s->nsrc; i++)
-		enqueued += s->src[i]->enqueued;
 	rc = sweep_failed(s) ? 2 : 0;
 out:
 	if (f != NULL)
@@ -657,7 +653,6 @@ out:
 		free(key);
 	}
 	/* the sources' leases and the budget given back first: nothing waits for it */
-	fflush(stdout);
 	queue_analyze_after(conn, enqueued);
 	return rc;
 }
