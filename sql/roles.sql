@@ -2,6 +2,8 @@
 --
 --     sudo -u postgres psql -d extend -v schema=extend -f /usr/share/extend-syncd/roles.sql
 --
+-- (add -v extracted_schema=NAME when database.extracted_schema is not extend_extracted)
+--
 -- extend_syncd:  the daemon.  Owns its schema (and everything in it), so it creates and upgrades the schema
 --                at every start and writes its tables; it owns nothing else and needs no other right.
 -- extend_reader: dashboards.  Reads the data tables and the views, present and future; cannot read the
@@ -23,6 +25,10 @@
 \else
 \set schema extend
 \endif
+\if :{?extracted_schema}
+\else
+\set extracted_schema extend_extracted
+\endif
 
 DO $$
 BEGIN
@@ -38,6 +44,10 @@ $$;
 SELECT format('GRANT CONNECT ON DATABASE %I TO extend_syncd, extend_reader', current_database()) \gexec
 CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION extend_syncd;
 ALTER SCHEMA :"schema" OWNER TO extend_syncd;
+-- The typed views of the extractors (database.extracted_schema): the daemon makes and replaces them there.
+CREATE SCHEMA IF NOT EXISTS :"extracted_schema" AUTHORIZATION extend_syncd;
+ALTER SCHEMA :"extracted_schema" OWNER TO extend_syncd;
+GRANT USAGE ON SCHEMA :"extracted_schema" TO extend_reader;
 
 -- Objects made by another role (an earlier start with more rights) go to extend_syncd, so its migrations
 -- may alter them.  Sequences that belong to a column follow their table.

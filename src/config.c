@@ -49,8 +49,17 @@ static const struct key keys[] = {
 	K("api.max_response_size", KEY_INT64, api.max_response_size, "67108864", 1024, 134217728.0),
 	K("database.conninfo", KEY_STRING, database.conninfo, "", 0, 0),
 	K("database.schema", KEY_STRING, database.schema, "extend", 0, 0),
+	K("database.extracted_schema", KEY_STRING, database.extracted_schema, "extend_extracted", 0, 0),
 	K("database.auto_migrate", KEY_BOOL, database.auto_migrate, "true", 0, 0),
 	K("sync.claim_batch", KEY_INT, sync.claim_batch, "64", 1, 10000),
+	/*
+	 * Fetched results waiting to be written plus what the transfers in
+	 * flight may still bring (three times api.max_response_size each: the
+	 * body and its rows): 2 GiB lets the default 8 transfers of up to
+	 * 64 MiB go on while up to 512 MiB of results wait, half of the 4 GiB
+	 * and more that 64 claimed runs could hold before.
+	 */
+	K("sync.max_pending_bytes", KEY_INT64, sync.max_pending_bytes, "2147483648", 1048576, 1099511627776.0),
 	K("sync.idle_poll", KEY_DOUBLE, sync.idle_poll, "5", 0.01, 3600),
 	K("sync.lease", KEY_DOUBLE, sync.lease, "300", 1, 7 * 86400),
 	K("sync.active_poll_min", KEY_DOUBLE, sync.active_poll_min, "1", 0.01, 86400),
@@ -60,6 +69,7 @@ static const struct key keys[] = {
 	K("sync.retry_max", KEY_DOUBLE, sync.retry_max, "300", 0.01, 7 * 86400),
 	K("sync.max_attempts", KEY_INT, sync.max_attempts, "12", 1, 1000),
 	K("sync.store_file_contents", KEY_BOOL, sync.store_file_contents, "true", 0, 0),
+	K("sync.history_days", KEY_INT, sync.history_days, "0", 0, 36500),
 	K("log.level", KEY_LEVEL, log.level, "info", 0, 0),
 	K("log.metrics_file", KEY_STRING, log.metrics_file, "", 0, 0),
 	K("discover.workflow_ids", KEY_IDS, discover.workflow_ids, "", 0, 0),
@@ -165,6 +175,16 @@ config_free(struct config *cfg)
 	free(cfg);
 }
 
+/* Give cfg the metrics file of old; see config.h. */
+void
+config_keep_metrics_file(struct config *cfg, struct config *old)
+{
+	char *tmp = cfg->log.metrics_file;
+
+	cfg->log.metrics_file = old->log.metrics_file;
+	old->log.metrics_file = tmp;
+}
+
 /* Give cfg the database settings of old; see config.h. */
 void
 config_keep_database(struct config *cfg, struct config *old)
@@ -178,6 +198,9 @@ config_keep_database(struct config *cfg, struct config *old)
 	tmp = cfg->database.schema;
 	cfg->database.schema = old->database.schema;
 	old->database.schema = tmp;
+	tmp = cfg->database.extracted_schema;
+	cfg->database.extracted_schema = old->database.extracted_schema;
+	old->database.extracted_schema = tmp;
 }
 
 static const struct key *
@@ -272,7 +295,7 @@ read_setting(struct config *cfg, const struct key *k, const config_setting_t *s,
 	case KEY_LEVEL:
 		if (type != CONFIG_TYPE_STRING ||
 		    log_level_parse(config_setting_get_string(s), (enum log_level *)p) < 0) {
-			errf(err, errlen, "%s: %s must be one of \"error\", \"warning\", \"info\", \"debug\"",
+			errf(err, errlen, "%s: %s must be one of \"error\", \"warning\", \"notice\", \"info\", \"debug\"",
 			     where, k->name);
 			return -EINVAL;
 		}
@@ -292,8 +315,11 @@ read_setting(struct config *cfg, const struct key *k, const config_setting_t *s,
 			return -EINVAL;
 		}
 		if (!(d >= k->min && d <= k->max)) {
-			errf(err, errlen, "%s: %s must be between %g and %.0f (got %g)",
-			     where, k->name, k->min, k->max, d);
+			/* libconfig reads 2147483648 without its L as a 32-bit integer, wrapped */
+			errf(err, errlen, "%s: %s must be between %g and %.0f (got %g)%s",
+			     where, k->name, k->min, k->max, d,
+			     k->kind == KEY_INT64 && type == CONFIG_TYPE_INT && k->max > INT_MAX ?
+			     "; a value past 2147483647 needs an L suffix, such as 4294967296L" : "");
 			return -ERANGE;
 		}
 		if (k->kind == KEY_DOUBLE)
@@ -360,6 +386,14 @@ is_token(const char *s)
 	return true;
 }
 
+/* Whether s is a lower-case identifier of at most max bytes, fit to be a schema name unquoted. */
+static bool
+is_identifier(const char *s, size_t max)
+{
+	return s[0] != '\0' && strlen(s) <= max && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen(s) &&
+	       !(s[0] >= '0' && s[0] <= '9');
+}
+
 /* Checks that involve more than one key, or more than a range. */
 static int
 check_consistency(const struct config *cfg, char *err, size_t errlen)
@@ -386,10 +420,24 @@ check_consistency(const struct config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	/* at most 52: enqueue() notifies on "<schema>.sync_queue", and a channel name has at most 63 bytes */
-	if (s[0] == '\0' || strlen(s) > 52 || strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(s) ||
-	    (s[0] >= '0' && s[0] <= '9')) {
+	if (!is_identifier(s, 52)) {
 		errf(err, errlen, "%s: database.schema must be a lower-case identifier of at most 52 characters",
 		     cfg->path);
+		return -EINVAL;
+	}
+	if (!is_identifier(cfg->database.extracted_schema, 63)) {
+		errf(err, errlen, "%s: database.extracted_schema must be a lower-case identifier of at most 63 "
+		     "characters (got \"%.80s\")", cfg->path, cfg->database.extracted_schema);
+		return -EINVAL;
+	}
+	if (strncmp(cfg->database.extracted_schema, "pg_", 3) == 0 || strncmp(s, "pg_", 3) == 0) {
+		errf(err, errlen, "%s: database.schema and database.extracted_schema must not begin with \"pg_\" "
+		     "(PostgreSQL keeps those names for its own schemas)", cfg->path);
+		return -EINVAL;
+	}
+	if (strcmp(cfg->database.extracted_schema, s) == 0) {
+		errf(err, errlen, "%s: database.extracted_schema must not be database.schema (\"%s\"): the views "
+		     "need a schema of their own", cfg->path, s);
 		return -EINVAL;
 	}
 	if (cfg->sync.active_poll_min > cfg->sync.active_poll_max) {
@@ -462,6 +510,46 @@ read_file(struct config *cfg, config_t *lc, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * "%i" in log.metrics_file is the configuration file's name without its
+ * directory and ".conf": under the template unit extend-syncd@NAME.service
+ * (-c .../NAME.conf), the instance's name, so that instances made from
+ * copies of one file still write one metrics file each (its lock allows
+ * one writer).
+ */
+static int
+expand_metrics_file(struct config *cfg, char *err, size_t errlen)
+{
+	const char *base = strrchr(cfg->path, '/') != NULL ? strrchr(cfg->path, '/') + 1 : cfg->path;
+	size_t blen = strlen(base), n = 0;
+	const char *p;
+	char *out;
+
+	if (strstr(cfg->log.metrics_file, "%i") == NULL)
+		return 0;
+	if (blen > 5 && strcmp(base + blen - 5, ".conf") == 0)
+		blen -= 5;
+	for (p = cfg->log.metrics_file; (p = strstr(p, "%i")) != NULL; p += 2)
+		n++;
+	out = malloc(strlen(cfg->log.metrics_file) + n * blen + 1);
+	if (out == NULL) {
+		errf(err, errlen, "out of memory");
+		return -1;
+	}
+	out[0] = '\0';
+	for (p = cfg->log.metrics_file; *p != '\0';) {
+		if (p[0] == '%' && p[1] == 'i') {
+			strncat(out, base, blen);
+			p += 2;
+		} else {
+			strncat(out, p++, 1);
+		}
+	}
+	free(cfg->log.metrics_file);
+	cfg->log.metrics_file = out;
+	return 0;
+}
+
 /* Read and check the file at path; see config.h. */
 struct config *
 config_load(const char *path, char *err, size_t errlen)
@@ -489,7 +577,7 @@ config_load(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	rc = read_file(cfg, &lc, err, errlen);
-	if (rc < 0)
+	if (rc < 0 || expand_metrics_file(cfg, err, errlen) < 0)
 		goto fail;
 	rc = check_consistency(cfg, err, errlen);
 	if (rc < 0)
@@ -543,17 +631,26 @@ int
 config_hide_env_key(void)
 {
 	char *value = getenv("EXTEND_API_KEY");
+	char *entry;
 
 	if (value == NULL)
 		return 0;
+	/* getenv() points past "EXTEND_API_KEY=" in the entry */
+	entry = value - strlen("EXTEND_API_KEY=");
 	if (env_key == NULL) {
 		env_key = strdup(value);
 		if (env_key == NULL)
 			return -1;
 	}
-	/* /proc/PID/environ shows the original block, whatever unsetenv() does to environ */
-	explicit_bzero(value, strlen(value));
-	return unsetenv("EXTEND_API_KEY");
+	if (unsetenv("EXTEND_API_KEY") < 0)
+		return -1;
+	/*
+	 * /proc/PID/environ shows the original block, whatever unsetenv() did
+	 * to environ: the whole entry is wiped there, the name with the value,
+	 * so that not even an empty EXTEND_API_KEY= is left to read.
+	 */
+	explicit_bzero(entry, strlen(entry));
+	return 0;
 }
 
 /* Find the API key; see config.h. */
@@ -593,4 +690,40 @@ config_load_api_key(const struct config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	return key;
+}
+
+/* A configuration and key for a SIGHUP; see config.h. */
+struct config *
+config_reload(const char *path, char **keyp, char *err, size_t errlen)
+{
+	struct config *cfg = config_load(path, err, errlen);
+
+	*keyp = NULL;
+	if (cfg == NULL)
+		return NULL;
+	*keyp = config_load_api_key(cfg, err, errlen);
+	if (*keyp == NULL) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* Whether the database settings changed; see config.h. */
+bool
+config_database_changed(const struct config *cfg, const struct config *old)
+{
+	return strcmp(cfg->database.conninfo, old->database.conninfo) != 0 ||
+	    strcmp(cfg->database.schema, old->database.schema) != 0 ||
+	    strcmp(cfg->database.extracted_schema, old->database.extracted_schema) != 0;
+}
+
+/* Wipe and free a key; see config.h. */
+void
+config_free_api_key(char *key)
+{
+	if (key == NULL)
+		return;
+	explicit_bzero(key, strlen(key));
+	free(key);
 }

@@ -22,10 +22,12 @@ struct config {
 	struct {
 		char *conninfo;
 		char *schema;
+		char *extracted_schema;	/* where the typed view of each extractor goes */
 		bool auto_migrate;
 	} database;
 	struct {
 		int claim_batch;
+		long long max_pending_bytes;	/* results waiting in memory, and transfers in flight */
 		double idle_poll;
 		double lease;
 		double active_poll_min;
@@ -35,6 +37,7 @@ struct config {
 		double retry_max;
 		int max_attempts;
 		bool store_file_contents;
+		int history_days;	/* run_status_history rows older than this go (the latest of a run stays); 0: kept */
 	} sync;
 	struct {
 		enum log_level level;
@@ -69,6 +72,23 @@ void config_free(struct config *cfg);
 
 /* Give cfg the database settings of old (a reload cannot change them). */
 void config_keep_database(struct config *cfg, struct config *old);
+
+/* Give cfg the log.metrics_file of old (its lock is taken at start: see metrics_lock()). */
+void config_keep_metrics_file(struct config *cfg, struct config *old);
+
+/*
+ * For a SIGHUP: the configuration at path and its API key (*keyp, freed
+ * with config_free_api_key()), or NULL with err set when either cannot be
+ * read.
+ */
+struct config *config_reload(const char *path, char **keyp, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Whether cfg's database settings differ from old's (only a restart applies them: the schema must be migrated). */
+bool config_database_changed(const struct config *cfg, const struct config *old);
+
+/* Wipe and free an API key; accepts NULL. */
+void config_free_api_key(char *key);
 
 /*
  * Find the API key: api.token_file, then $CREDENTIALS_DIRECTORY/extend-api-key,

@@ -15,13 +15,13 @@
  *	PQprepare(conn, name, sql, n, types)     db_prepare_statement(conn, name, sql, n, types)
  *	PQgetResult(conn)  (pipeline mode)       db_get_result(conn)
  *	COPY ... FROM STDIN, PQputCopyData       db_copy_in(conn, command, data, len)
- *	PQconnectdbParams                        db_connect()
+ *	PQconnectdbParams                        db_connect()  (host names looked up off the loop)
  *
  * They send without blocking (the connection is in non-blocking mode:
  * PQsendQuery*, PQpipelineSync and PQsendQueryPrepared in pipeline mode
- * are fine as they are) and wait for the answer in the hook the loop
- * registered with db_set_wait_hook(), which drives curl, pings the
- * watchdog and watches the signals meanwhile.  When the hook gives up
+ * are fine as they are) and wait for the answer in the hook registered
+ * with db_set_wait_hook(): wait.c's wait_db(), the one wait, which drives
+ * curl, pings the watchdog and watches the signals meanwhile.  When the hook gives up
  * (a second signal, the stop's grace over, no answer for too long) the
  * call returns NULL and the connection is abandoned: every later call on
  * it fails at once, db_usable() says false, and the caller replaces it.
@@ -46,16 +46,19 @@ extern const struct migration db_migrations[];
 
 /*
  * Connect with conninfo ("" means libpq's defaults and PG* variables) and
- * point search_path at schema.  Returns the connection, which the caller
+ * point search_path at schema.  Host names are looked up in a thread (libpq
+ * would block on them), waiting in the hook, within the connect timeout.  Returns the connection, which the caller
  * closes with PQfinish(), or NULL with the reason in err.
  */
 PGconn *db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /*
- * Apply the migrations not yet recorded in schema_migrations, each in its
- * own transaction, serialized between daemons by an advisory lock.
- * *applied counts what was applied.  Returns 0 or -1 with err set.
+ * Apply the migrations not yet recorded in schema_migrations (whatever
+ * their number beside those recorded), in order, each in its own
+ * transaction, serialized between daemons by an advisory lock.  A schema
+ * that records a migration this build does not have (a downgrade) is
+ * refused.  *applied counts what was applied.  Returns 0 or -1 with err set.
  */
 int db_migrate(PGconn *conn, const char *schema, int *applied, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
@@ -63,7 +66,10 @@ int db_migrate(PGconn *conn, const char *schema, int *applied, char *err, size_t
 /* The version of the newest migration this build carries. */
 int db_latest_version(void);
 
-/* Check that the schema is at the version this build needs; returns 0 or -1 with err set. */
+/*
+ * Check that every migration of this build is recorded, and no other;
+ * returns 0 or -1 with err set.
+ */
 int db_check_version(PGconn *conn, const char *schema, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 

@@ -184,6 +184,9 @@ discover_page_free(struct list_page *p)
 		free(p->runs[i].updated_at);
 	}
 	free(p->runs);
+	for (size_t i = 0; i < p->nskipped; i++)
+		free(p->skipped[i].id);
+	free(p->skipped);
 	free(p->next_token);
 	free(p);
 }
@@ -194,6 +197,9 @@ get_string(json_object *o, const char *key)
 	json_object *v;
 
 	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	/* a string with a NUL (\u0000) in it would be read cut short: not one */
+	if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
 		return NULL;
 	return json_object_get_string(v);
 }
@@ -209,6 +215,85 @@ printable(const char *s, size_t max)
 			return false;
 	}
 	return n > 0;
+}
+
+/* A fingerprint; see discover.h. */
+uint64_t
+discover_summary_key(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/*
+ * One element r of "workflowRuns" into p: a summary with a valid ID into
+ * runs[] (with what it lacks), anything else into skipped[].  Returns 0 or
+ * -ENOMEM.  The arrays have room for every element.
+ */
+static int
+parse_summary(struct list_page *p, json_object *r)
+{
+	json_object *idv = NULL;
+	const char *id = json_object_is_type(r, json_type_object) ? get_string(r, "id") : NULL;
+	const char *status, *updated, *wf;
+	struct run_summary *s;
+	int64_t us = INT64_MAX;
+	bool status_ok, time_ok;
+
+	if (id == NULL || !schedule_run_id_valid(id)) {
+		struct skipped_summary *k = &p->skipped[p->nskipped];
+		const char *text;
+
+		if (json_object_is_type(r, json_type_object) && json_object_object_get_ex(r, "id", &idv) &&
+		    json_object_is_type(idv, json_type_string)) {
+			char shown[80];
+
+			text = json_object_get_string(idv);
+			k->key = discover_summary_key(text, (size_t)json_object_get_string_len(idv));
+			text_clean(shown, sizeof(shown), text);
+			k->id = strdup(shown);
+			if (k->id == NULL)
+				return -ENOMEM;
+			k->why = "an \"id\" that is not a run ID";
+		} else {
+			/* nothing names it: its whole text tells it from another */
+			text = json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN);
+			k->key = discover_summary_key(text != NULL ? text : "", text != NULL ? strlen(text) : 0);
+			k->why = !json_object_is_type(r, json_type_object) ? "not a JSON object" :
+				idv != NULL && !json_object_is_type(idv, json_type_null) ?
+				"an \"id\" that is not a string" : "no \"id\"";
+		}
+		p->nskipped++;
+		p->nmalformed++;
+		return 0;
+	}
+	status = get_string(r, "status");
+	updated = get_string(r, "updatedAt");
+	wf = get_string(r, "workflowId");
+	status_ok = status != NULL && printable(status, 64);
+	time_ok = updated != NULL && discover_parse_time(updated, &us) == 0;
+	if (!time_ok)
+		us = INT64_MAX;	/* a summary without a usable time is treated as newest */
+	s = &p->runs[p->nruns++];
+	s->updated_us = us;
+	s->id = strdup(id);
+	s->status = status_ok ? strdup(status) : NULL;
+	s->updated_at = time_ok ? strdup(updated) : NULL;
+	s->workflow_id = wf != NULL && schedule_run_id_valid(wf) ? strdup(wf) : NULL;
+	if (s->id == NULL || (status_ok && s->status == NULL) || (time_ok && s->updated_at == NULL) ||
+	    (wf != NULL && schedule_run_id_valid(wf) && s->workflow_id == NULL))
+		return -ENOMEM;
+	if (!status_ok || !time_ok) {
+		s->malformed = !status_ok && !time_ok ? "no valid \"status\" nor \"updatedAt\"" :
+			!status_ok ? "no valid \"status\"" : "no valid \"updatedAt\"";
+		p->nmalformed++;
+	}
+	return 0;
 }
 
 /* Parse a list page; see discover.h. */
@@ -252,41 +337,17 @@ discover_parse_page(const char *body, size_t len, struct list_page **out, char *
 	}
 	p = calloc(1, sizeof(*p));
 	n = json_object_array_length(runs);
-	if (p == NULL || (n > 0 && (p->runs = calloc(n, sizeof(*p->runs))) == NULL)) {
+	if (p == NULL || (n > 0 && ((p->runs = calloc(n, sizeof(*p->runs))) == NULL ||
+				    (p->skipped = calloc(n, sizeof(*p->skipped))) == NULL))) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		json_object *r = json_object_array_get_idx(runs, i);
-		struct run_summary *s = &p->runs[i];
-		const char *id = get_string(r, "id"), *status = get_string(r, "status");
-		const char *updated = get_string(r, "updatedAt"), *wf = get_string(r, "workflowId");
-		int64_t us;
-
-		if (id == NULL || !schedule_run_id_valid(id)) {
-			snprintf(err, errlen, "summary %zu of the list page has no valid \"id\"", i + 1);
+		rc = parse_summary(p, json_object_array_get_idx(runs, i));
+		if (rc < 0)
 			goto out;
-		}
-		if (status == NULL || !printable(status, 64)) {
-			snprintf(err, errlen, "run \"%s\" of the list page has no valid \"status\"", id);
-			goto out;
-		}
-		if (updated == NULL || discover_parse_time(updated, &us) < 0) {
-			snprintf(err, errlen, "run \"%s\" of the list page has no valid \"updatedAt\"", id);
-			goto out;
-		}
-		p->nruns = i + 1;
-		s->id = strdup(id);
-		s->status = strdup(status);
-		s->updated_at = strdup(updated);
-		s->workflow_id = wf != NULL && schedule_run_id_valid(wf) ? strdup(wf) : NULL;
-		s->updated_us = us;
-		if (s->id == NULL || s->status == NULL || s->updated_at == NULL ||
-		    (wf != NULL && schedule_run_id_valid(wf) && s->workflow_id == NULL)) {
-			rc = -ENOMEM;
-			goto out;
-		}
 	}
+	rc = -EINVAL;
 	if (json_object_object_get_ex(root, "nextPageToken", &v) && !json_object_is_type(v, json_type_null)) {
 		const char *t = json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 
@@ -357,47 +418,87 @@ discover_covers(const struct config *cfg, const char *workflow_id)
 }
 
 /*
+ * --enqueue-workflow and --enqueue-batch (force) make every listed run due
+ * but those done whose summary shows the status and updatedAt they were
+ * fetched with: fetching them again would change nothing.
+ */
+#define DONE_UNCHANGED \
+	"(q.state = 'done' AND s.status IS NOT NULL AND s.status IS NOT DISTINCT FROM q.last_status " \
+	"  AND s.updated_at IS NOT NULL AND q.fetched_updated_at IS NOT NULL AND s.updated_at <= q.fetched_updated_at)"
+
+/*
  * The sweep's queue changes.  Summaries come as arrays (one statement per
  * page).  A run waiting to retry a failed fetch keeps its backoff unless the
  * summary is newer than at that fetch.  A row another daemon is fetching is not made due (its lease
  * would end early): the next sweep re-reads it within discover.overlap
  * and decides then.  Rows are locked in run_id order, so sweeps of
- * overlapping sources cannot deadlock.
+ * overlapping sources cannot deadlock.  A malformed summary's status or
+ * updatedAt may be NULL: it enqueues a new run (its fetch tells the truth),
+ * and a part it lacks neither makes a queued run due nor replaces what an
+ * earlier summary listed (a run always listed without a time would
+ * otherwise be fetched again at every sweep).
  */
-static const char sql_apply[] =
-	"WITH s AS (SELECT DISTINCT ON (run_id) run_id, status, updated_at, workflow_id "
-	"  FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS u(run_id, status, updated_at, "
-	"    workflow_id) ORDER BY run_id, updated_at DESC), "
-	"ins AS (INSERT INTO sync_queue (run_id, listed_status, listed_updated_at, workflow_id) "
-	"  SELECT run_id, status, updated_at, workflow_id FROM s ORDER BY run_id "
-	"  ON CONFLICT (run_id) DO NOTHING RETURNING run_id), "
-	"k AS (SELECT s.run_id, s.status, s.updated_at, s.workflow_id, "
-	"    (q.lease_owner IS NOT NULL AND q.lease_expires_at > now()) AS leased, "
-	"    CASE WHEN $5::bool THEN true "
-	"      WHEN q.lease_owner IS NOT NULL AND q.lease_expires_at > now() THEN false "
-	"      WHEN q.state = 'failed' THEN s.updated_at > coalesce(q.fetched_updated_at, q.listed_updated_at, "
-	"        '-infinity') "
-	"      WHEN q.last_status IS NULL THEN false "
-	"      WHEN q.state = 'pending' AND q.attempts > 0 THEN s.updated_at > q.fetched_updated_at "
-	"      ELSE s.status IS DISTINCT FROM q.last_status OR q.fetched_updated_at IS NULL "
-	"        OR s.updated_at > q.fetched_updated_at END AS changed "
-	"  FROM s JOIN sync_queue q ON q.run_id = s.run_id ORDER BY s.run_id FOR UPDATE OF q), "
-	"upd AS (UPDATE sync_queue q SET listed_status = k.status, listed_updated_at = k.updated_at, "
-	"    workflow_id = coalesce(k.workflow_id, q.workflow_id), "
-	"    state = CASE WHEN k.changed THEN 'pending' ELSE q.state END, "
-	"    next_attempt_at = CASE WHEN NOT k.changed OR k.leased THEN q.next_attempt_at "
-	"      WHEN q.state = 'pending' THEN least(q.next_attempt_at, now()) ELSE now() END, "
-	"    finished_at = CASE WHEN k.changed THEN NULL ELSE q.finished_at END, "
-	"    attempts = CASE WHEN k.changed AND (q.state = 'failed' OR $5::bool) THEN 0 ELSE q.attempts END, "
-	"    priority = CASE WHEN k.changed THEN 0 ELSE q.priority END, "
-	"    polls = CASE WHEN $5::bool THEN 0 ELSE q.polls END, "
-	"    enqueued_at = CASE WHEN $5::bool THEN now() ELSE q.enqueued_at END, "
-	"    enqueue_gen = CASE WHEN $5::bool THEN q.enqueue_gen + 1 ELSE q.enqueue_gen END "
-	"  FROM k WHERE q.run_id = k.run_id AND (k.changed OR q.listed_status IS DISTINCT FROM k.status "
-	"    OR q.listed_updated_at IS DISTINCT FROM k.updated_at "
-	"    OR q.workflow_id IS DISTINCT FROM coalesce(k.workflow_id, q.workflow_id)) "
-	"  RETURNING k.changed) "
-	"SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd WHERE changed), (SELECT count(*) FROM s)";
+#define SQL_APPLY(lock) \
+	"WITH s AS (SELECT DISTINCT ON (run_id) run_id, status, updated_at, workflow_id " \
+	"  FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS u(run_id, status, updated_at, " \
+	"    workflow_id) ORDER BY run_id, updated_at DESC NULLS LAST, status IS NULL), " \
+	"ins AS (INSERT INTO sync_queue (run_id, listed_status, listed_updated_at, workflow_id) " \
+	"  SELECT run_id, status, updated_at, workflow_id FROM s ORDER BY run_id " \
+	"  ON CONFLICT (run_id) DO NOTHING RETURNING run_id), " \
+	"k AS (SELECT s.run_id, s.status, s.updated_at, s.workflow_id, " \
+	"    (q.lease_owner IS NOT NULL AND q.lease_expires_at > now()) AS leased, " \
+	"    coalesce(CASE WHEN $5::bool THEN NOT " DONE_UNCHANGED " " \
+	"      WHEN q.lease_owner IS NOT NULL AND q.lease_expires_at > now() THEN false " \
+	"      WHEN q.state = 'failed' THEN s.updated_at > coalesce(q.fetched_updated_at, q.listed_updated_at, " \
+	"        '-infinity') " \
+	"      WHEN q.last_status IS NULL THEN false " \
+	"      WHEN q.state = 'pending' AND q.attempts > 0 THEN s.updated_at > q.fetched_updated_at " \
+	"      ELSE (s.status IS NOT NULL AND s.status IS DISTINCT FROM q.last_status) " \
+	"        OR (s.updated_at IS NOT NULL AND (q.fetched_updated_at IS NULL " \
+	"          OR s.updated_at > q.fetched_updated_at)) END, false) AS changed " \
+	"  FROM s JOIN sync_queue q ON q.run_id = s.run_id ORDER BY s.run_id FOR UPDATE OF q " lock "), " \
+	"upd AS (UPDATE sync_queue q SET listed_status = coalesce(k.status, q.listed_status), " \
+	"    listed_updated_at = coalesce(k.updated_at, q.listed_updated_at), " \
+	"    workflow_id = coalesce(k.workflow_id, q.workflow_id), " \
+	"    listed_rechecks = CASE WHEN q.listed_status IS DISTINCT FROM coalesce(k.status, q.listed_status) " \
+	"      OR q.listed_updated_at IS DISTINCT FROM coalesce(k.updated_at, q.listed_updated_at) THEN 0 " \
+	"      ELSE q.listed_rechecks END, " \
+	"    state = CASE WHEN k.changed THEN 'pending' ELSE q.state END, " \
+	"    next_attempt_at = CASE WHEN NOT k.changed OR k.leased THEN q.next_attempt_at " \
+	"      WHEN q.state = 'pending' THEN least(q.next_attempt_at, now()) ELSE now() END, " \
+	"    finished_at = CASE WHEN k.changed THEN NULL ELSE q.finished_at END, " \
+	"    attempts = CASE WHEN k.changed AND (q.state = 'failed' OR $5::bool) THEN 0 ELSE q.attempts END, " \
+	"    priority = CASE WHEN k.changed THEN 0 ELSE q.priority END, " \
+	"    polls = CASE WHEN $5::bool THEN 0 ELSE q.polls END, " \
+	"    enqueued_at = CASE WHEN $5::bool THEN now() ELSE q.enqueued_at END, " \
+	"    enqueue_gen = CASE WHEN $5::bool THEN q.enqueue_gen + 1 ELSE q.enqueue_gen END " \
+	"  FROM k WHERE q.run_id = k.run_id AND (k.changed " \
+	"    OR q.listed_status IS DISTINCT FROM coalesce(k.status, q.listed_status) " \
+	"    OR q.listed_updated_at IS DISTINCT FROM coalesce(k.updated_at, q.listed_updated_at) " \
+	"    OR q.workflow_id IS DISTINCT FROM coalesce(k.workflow_id, q.workflow_id)) " \
+	"  RETURNING k.changed), " \
+	"d AS (SELECT run_id, updated_at FROM s WHERE NOT EXISTS (SELECT FROM ins WHERE ins.run_id = s.run_id) " \
+	"  AND NOT EXISTS (SELECT FROM k WHERE k.run_id = s.run_id)) " \
+	"SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd WHERE changed), (SELECT count(*) FROM s), " \
+	"  (SELECT count(*) FROM d), (SELECT min(run_id) FROM d), (SELECT bool_or(updated_at IS NULL) FROM d), " \
+	"  (SELECT to_char(min(updated_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM d)"
+
+/*
+ * A sweep skips the rows another session holds (a sweep never waits on a
+ * lock: it would stall discovery, then fail and start again from page 1):
+ * they come back as deferred, and the sweep keeps its mark at or below
+ * them so that the next one reads them again.  --enqueue-workflow and
+ * --enqueue-batch (force) keep no mark: they wait, as enqueue() does.
+ */
+static const char sql_apply[] = SQL_APPLY("SKIP LOCKED");
+static const char sql_apply_wait[] = SQL_APPLY("");
+
+
+/* Malformed summaries a page read: counted (and the last one named) whether or not the sweep ends with it. */
+static const char sql_malformed[] =
+	"UPDATE discovery_state SET malformed_summaries = malformed_summaries + $3::bigint, "
+	"  last_malformed = $4, last_malformed_at = now() "
+	"WHERE source = $1 AND sweep_owner = $2";
 
 static const char sql_renew[] =
 	"UPDATE discovery_state SET sweep_lease_expires_at = now() + make_interval(secs => $3::float8) "
@@ -405,7 +506,7 @@ static const char sql_renew[] =
 
 static const char sql_finish[] =
 	"UPDATE discovery_state SET high_water = greatest(high_water, $3::timestamptz), last_sweep_at = now(), "
-	"  last_error = NULL, runs_listed = $4::bigint, failures = 0, "
+	"  last_error = NULL, runs_listed = $4::bigint, failures = 0, last_sweep_malformed = $6::bigint, "
 	"  next_sweep_at = now() + make_interval(secs => $5::float8), "
 	"  sweep_owner = NULL, sweep_lease_expires_at = NULL "
 	"WHERE source = $1 AND sweep_owner = $2";
@@ -437,7 +538,9 @@ static const char sql_release[] =
 
 static const struct db_statement statements[] = {
 	{ "discover_apply", sql_apply },
+	{ "discover_apply_wait", sql_apply_wait },
 	{ "discover_renew", sql_renew },
+	{ "discover_malformed", sql_malformed },
 	{ "discover_finish", sql_finish },
 	{ "discover_acquire", sql_acquire },
 	{ "discover_wait", sql_wait },
@@ -528,11 +631,11 @@ array_add(struct buf *b, const char *s)
 /* Apply a page (and end a sweep); see discover.h. */
 int
 discover_apply(PGconn *conn, const char *source, const char *owner, double lease, const struct list_page *p,
-	       size_t n, bool force, const struct sweep_end *end, struct apply_counts *counts,
-	       char *err, size_t errlen)
+	       size_t n, bool force, const struct malformed_note *bad, const struct sweep_end *end,
+	       struct apply_counts *counts, char *err, size_t errlen)
 {
 	struct buf a[4];
-	char lease_s[32], high_s[40], listed_s[24], interval_s[32], why[DB_ERR_SIZE];
+	char lease_s[32], high_s[40], listed_s[24], interval_s[32], bad_s[24], note[512], why[DB_ERR_SIZE];
 	PGresult *res = NULL;
 	int rc = -1;
 
@@ -563,25 +666,52 @@ discover_apply(PGconn *conn, const char *source, const char *owner, double lease
 		if (rc <= 0)
 			goto rollback;
 	}
+	if (source != NULL && bad != NULL && bad->count > 0) {
+		const char *params[4] = { source, owner, bad_s, note };
+
+		snprintf(bad_s, sizeof(bad_s), "%lld", bad->count);
+		text_clean(note, sizeof(note), bad->last);
+		rc = exec(conn, "discover_malformed", 4, params, NULL, err, errlen);
+		if (rc <= 0)
+			goto rollback;
+	}
 	if (n > 0) {
 		const char *params[5] = { a[0].data, a[1].data, a[2].data, a[3].data, force ? "true" : "false" };
 
-		rc = exec(conn, "discover_apply", 5, params, &res, err, errlen);
+		rc = exec(conn, force ? "discover_apply_wait" : "discover_apply", 5, params, &res, err, errlen);
 		if (rc < 0)
 			goto rollback;
 		counts->enqueued = atoll(PQgetvalue(res, 0, 0));
 		counts->made_due = atoll(PQgetvalue(res, 0, 1));
 		counts->total = atoll(PQgetvalue(res, 0, 2));
+		counts->deferred = atoll(PQgetvalue(res, 0, 3));
+		if (counts->deferred > 0) {
+			snprintf(counts->first_deferred, sizeof(counts->first_deferred), "%s", PQgetvalue(res, 0, 4));
+			counts->deferred_untimed = strcmp(PQgetvalue(res, 0, 5), "t") == 0;
+			if (PQgetisnull(res, 0, 6) ||
+			    discover_parse_time(PQgetvalue(res, 0, 6), &counts->deferred_min_us) < 0)
+				counts->deferred_untimed = true;
+		}
 		PQclear(res);
 		res = NULL;
 	}
 	if (end != NULL && source != NULL) {
-		const char *params[5] = { source, owner, end->has_new_high ? high_s : NULL, listed_s, interval_s };
+		const char *params[6] = { source, owner, end->has_new_high ? high_s : NULL, listed_s, interval_s,
+					  bad_s };
 
-		discover_format_time(end->new_high_us, high_s, sizeof(high_s));
+		int64_t high = end->new_high_us;
+
+		/* a run deferred by this page: the next sweep must read it again */
+		if (counts->deferred > 0 && counts->deferred_untimed)
+			params[2] = NULL;
+		else if (counts->deferred > 0 && counts->deferred_min_us < high)
+			high = counts->deferred_min_us;
+		discover_format_time(high, high_s, sizeof(high_s));
 		snprintf(listed_s, sizeof(listed_s), "%lld", end->runs_listed);
-		snprintf(interval_s, sizeof(interval_s), "%.3f", end->interval);
-		rc = exec(conn, "discover_finish", 5, params, NULL, err, errlen);
+		snprintf(interval_s, sizeof(interval_s), "%.3f",
+			 counts->deferred > 0 ? end->deferred_interval : end->interval);
+		snprintf(bad_s, sizeof(bad_s), "%lld", end->malformed);
+		rc = exec(conn, "discover_finish", 6, params, NULL, err, errlen);
 		if (rc <= 0)
 			goto rollback;
 	}

@@ -70,6 +70,7 @@ struct fetcher {
 	long timeout_ms;
 	size_t max_body;
 	size_t max_in_flight;
+	size_t room;			/* fewer in flight than that: the memory for their bodies (fetch_set_room()) */
 	double rate;			/* requests per second, all together, as configured */
 	double factor;			/* share of rate in use: lowered by 429s, recovering */
 	double hold_until;		/* no request before this (the server asked to wait) */
@@ -365,6 +366,7 @@ fetch_new(const struct config *cfg, const char *api_key, char *err, size_t errle
 	f->throttled_at = -1e9;
 	f->share = INFINITY;
 	f->share_until = INFINITY;
+	f->room = SIZE_MAX;
 	for (size_t i = 0; i < MAX_WINDOW; i++)
 		f->sent[i] = -1e9;
 	if (fetch_configure(f, cfg, api_key, err, errlen) < 0) {
@@ -394,6 +396,20 @@ fetch_set_share(struct fetcher *f, double rate, double margin, double until)
 	f->share = rate;
 	f->share_margin = margin;
 	f->share_until = until;
+}
+
+/* At most room transfers in flight from now on; see fetch.h. */
+void
+fetch_set_room(struct fetcher *f, size_t room)
+{
+	f->room = room;
+}
+
+/* Transfers started and not taken yet; see fetch.h. */
+size_t
+fetch_in_flight(const struct fetcher *f)
+{
+	return f->ninflight;
 }
 
 /* When the latest request left; see fetch.h. */
@@ -687,7 +703,7 @@ fail:
 static void
 start_ready(struct fetcher *f)
 {
-	while (f->queued != NULL && f->ninflight < f->max_in_flight) {
+	while (f->queued != NULL && f->ninflight < f->max_in_flight && f->ninflight < f->room) {
 		double now = now_mono();
 		struct job *j;
 
@@ -719,7 +735,7 @@ drive(struct fetcher *f, struct curl_waitfd *extra, unsigned nextra, int timeout
 		if (f->unstarted != NULL)
 			timeout_ms = 0;
 	}
-	if (start && f->queued != NULL && f->ninflight < f->max_in_flight) {
+	if (start && f->queued != NULL && f->ninflight < f->max_in_flight && f->ninflight < f->room) {
 		double wait = next_send_time(f) - now_mono();
 
 		/* an unsent request holds the window: curl's activity wakes us then */

@@ -96,6 +96,16 @@ double fetch_hold_remaining(const struct fetcher *f);
  */
 void fetch_set_share(struct fetcher *f, double rate, double margin, double until);
 
+/*
+ * Start no transfer while room or more are in flight (SIZE_MAX: only
+ * api.max_in_flight counts; 0: none starts), until called again: what the
+ * caller's memory allows their bodies.  Queued requests wait.
+ */
+void fetch_set_room(struct fetcher *f, size_t room);
+
+/* Transfers started and not yet taken with fetch_next_result(), finished or not. */
+size_t fetch_in_flight(const struct fetcher *f);
+
 /* The monotonic time the latest request left (or was abandoned); long ago when none did. */
 double fetch_last_send(const struct fetcher *f);
 

@@ -1,4 +1,5 @@
 /* Leveled logging to stderr, with journald priority prefixes when stderr is the journal. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
+#include "timing.h"
 
 static struct {
 	enum log_level level;
@@ -18,9 +21,9 @@ static struct {
 	long pid;		/* taken by log_init(): a getpid() per line otherwise (the daemon never forks) */
 } log_state = { LOG_LEVEL_INFO, 0, 0, 1, "extend-syncd", 0 };
 
-static const char *const level_names[] = { "error", "warning", "info", "debug" };
-/* syslog priorities: err, warning, info, debug */
-static const int level_prio[] = { 3, 4, 6, 7 };
+static const char *const level_names[] = { "error", "warning", "notice", "info", "debug" };
+/* syslog priorities: err, warning, notice, info, debug */
+static const int level_prio[] = { 3, 4, 5, 6, 7 };
 
 /*
  * JOURNAL_STREAM holds "device:inode" of the stream systemd connected;
@@ -75,7 +78,7 @@ log_get_level(void)
 	return log_state.level;
 }
 
-/* Parse "error", "warning", "info" or "debug"; returns 0 or -1. */
+/* Parse "error", "warning", "notice", "info" or "debug"; returns 0 or -1. */
 int
 log_level_parse(const char *name, enum log_level *out)
 {
@@ -189,4 +192,32 @@ log_server_message(void *arg, const char *message)
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' '))
 		line[--n] = '\0';
 	log_msg(LOG_LEVEL_WARNING, "database: %s", line);
+}
+
+/* A lasting failure; see log.h. */
+void
+log_lasting_fail(struct log_lasting *f, const char *fmt, ...)
+{
+	double now = now_mono();
+	char msg[1024];
+	va_list ap;
+
+	if (f->since != 0 && now - f->logged_at < REPEAT_LOG)
+		return;
+	if (f->since == 0)
+		f->since = now;
+	f->logged_at = now;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_error("%s", msg);
+}
+
+/* A lasting failure over; see log.h. */
+void
+log_lasting_ok(struct log_lasting *f, const char *what)
+{
+	if (f->since != 0)
+		log_info("%s again after %.0fs", what, now_mono() - f->since);
+	f->since = 0;
 }

@@ -2,6 +2,8 @@
 #ifndef EXTEND_SYNCD_LOOP_H
 #define EXTEND_SYNCD_LOOP_H
 
+#include <stdbool.h>
+
 #include "config.h"
 
 enum loop_mode {
@@ -18,15 +20,10 @@ enum loop_mode {
 /*
  * Run the daemon with *cfg (which the loop may replace on SIGHUP; the
  * caller frees whatever *cfg is at the end).  The schema must be migrated.
- * Returns the process exit code: 0, or 2 for a runtime failure.
+ * The signal handlers are wait_setup()'s (wait.h), installed before the
+ * start-up's database work when main did, else here.  Returns the process
+ * exit code: 0, or 2 for a runtime failure.
  */
-/*
- * The loop's signal handlers, installed before the start-up's database
- * work (a SIGHUP or SIGTERM then must not kill the daemon: the loop acts
- * on it once it runs).  loop_run() installs them when nobody did.
- */
-int loop_setup_signals(void);
-
 int loop_run(struct config **cfg, const char *config_path, enum loop_mode mode);
 
 /*

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -14,8 +15,11 @@
 #include "config.h"
 #include "db.h"
 #include "discover.h"
+#include "extracted.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
+#include "wait.h"
 #include "notify.h"
 #include "queue.h"
 #include "schedule.h"
@@ -40,6 +44,8 @@ enum action {
 	ACTION_DISCOVER,
 	ACTION_ENQUEUE_WORKFLOW,
 	ACTION_ENQUEUE_BATCH,
+	ACTION_REFRESH_VIEWS,
+	ACTION_RETRY_FAILED,
 };
 
 enum {
@@ -52,6 +58,8 @@ enum {
 	OPT_ENQUEUE_BATCH,
 	OPT_TIMEOUT,
 	OPT_CHECK_CONNECTION,
+	OPT_REFRESH_VIEWS,
+	OPT_RETRY_FAILED,
 };
 
 static void
@@ -68,7 +76,9 @@ usage(FILE *out)
 		"  -t, --check-config    check the configuration, print \"configuration OK\" or what is wrong\n"
 		"      --check-connection  -t, then connect to the database and make one API request: a line each\n"
 		"      --migrate         apply pending schema migrations and exit\n"
+		"      --refresh-views   rebuild every extracted view from what is stored, print one line each, exit\n"
 		"      --enqueue ID...   queue run IDs (or make them due again) and exit; \"-\" reads IDs from stdin\n"
+		"      --retry-failed [ID...]  make every failed run (or these) pending and due now, print how many\n"
 		"      --once            fetch every run that is due now, once, then exit\n"
 		"      --drain           run until every queued run is done, failed or parked, then exit\n"
 		"      --discover        sweep every discovery source once, print what it found, exit\n"
@@ -91,32 +101,86 @@ usage(FILE *out)
 static PGconn *
 open_database(const struct config *cfg, bool migrate)
 {
-	char err[DB_ERR_SIZE];
+	char err[DB_ERR_SIZE], hint[1024];
 	PGconn *conn = db_connect(cfg->database.conninfo, cfg->database.schema, err, sizeof(err));
 	int applied = 0;
 
 	if (conn == NULL) {
-		log_error("could not connect to the database: %s", err);
+		if (wait_stops() > 0)
+			log_info("stopping: a signal came while connecting to the database");
+		else
+			log_error("could not connect to the database: %s", err);
+		if (preflight_auth_hint(err, cfg->path, "...", hint, sizeof(hint)))
+			log_error("%s", hint);
 		return NULL;
 	}
 	/* a migration's warnings (a table it left as it was) reach the log */
 	PQsetNoticeProcessor(conn, log_server_message, NULL);
 	if (migrate) {
 		if (db_migrate(conn, cfg->database.schema, &applied, err, sizeof(err)) < 0) {
-			log_error("could not migrate schema \"%s\": %s", cfg->database.schema, err);
+			/* abandoned by the signal: the server rolls back a migration it was in */
+			if (wait_stops() > 0)
+				log_info("stopping: a signal came while migrating schema \"%s\"", cfg->database.schema);
+			else
+				log_error("could not migrate schema \"%s\": %s", cfg->database.schema, err);
 			goto fail;
 		}
 		if (applied > 0)
 			log_info("schema \"%s\": applied %d migration%s", cfg->database.schema, applied,
 				 applied == 1 ? "" : "s");
 	} else if (db_check_version(conn, cfg->database.schema, err, sizeof(err)) < 0) {
-		log_error("%s", err);
+		if (wait_stops() > 0)
+			log_info("stopping: a signal came while checking schema \"%s\"", cfg->database.schema);
+		else
+			log_error("%s", err);
 		goto fail;
 	}
 	return conn;
 fail:
 	PQfinish(conn);
 	return NULL;
+}
+
+/*
+ * --refresh-views: every extractor's views made anew in
+ * database.extracted_schema from what is stored, a line each and a total.
+ */
+static int
+refresh_views(const struct config *cfg)
+{
+	const char *schema = cfg->database.extracted_schema;
+	long long columns = 0, children = 0, versions = 0;
+	char err[DB_ERR_SIZE];
+	PGconn *conn = open_database(cfg, cfg->database.auto_migrate);
+	PGresult *res = NULL;
+	int rc = EXIT_RUNTIME, n;
+
+	if (conn == NULL)
+		return EXIT_RUNTIME;
+	if (extracted_create_schema(conn, schema, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	res = extracted_refresh(conn, schema, false, err, sizeof(err));
+	if (res == NULL) {
+		log_error("could not refresh the extracted views in schema \"%s\": %s", schema, err);
+		goto out;
+	}
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		printf("%s.%s: extractor %s, %s columns, %s child views, %s versions\n", schema, PQgetvalue(res, i, 1),
+		       PQgetvalue(res, i, 0), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+		columns += atoll(PQgetvalue(res, i, 2));
+		children += atoll(PQgetvalue(res, i, 3));
+		versions += atoll(PQgetvalue(res, i, 4));
+	}
+	printf("refreshed %d extracted view%s in schema \"%s\": %lld columns, %lld child views, %lld versions\n", n,
+	       n == 1 ? "" : "s", schema, columns, children, versions);
+	rc = 0;
+out:
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
 }
 
 /* IDs sent to the database per statement by --enqueue. */
@@ -224,6 +288,45 @@ out:
 	return rc;
 }
 
+/*
+ * --retry-failed: every failed run, or those named, pending and due now.
+ * A named run that is not failed is left as it is and named; one not in
+ * the queue at all (a typo?) makes the exit status 1.
+ */
+static int
+retry_failed(const struct config *cfg, char *const *ids, int nids)
+{
+	char err[DB_ERR_SIZE];
+	PGconn *conn = open_database(cfg, cfg->database.auto_migrate);
+	PGresult *res;
+	long long n;
+	int rc = 0;
+
+	if (conn == NULL)
+		return EXIT_RUNTIME;
+	res = queue_retry_failed(conn, (const char *const *)ids, (size_t)nids, err, sizeof(err));
+	if (res == NULL) {
+		log_error("could not retry the failed runs: %s", err);
+		PQfinish(conn);
+		return EXIT_RUNTIME;
+	}
+	for (int i = 1; i < PQntuples(res); i++) {
+		if (PQgetisnull(res, i, 2)) {
+			log_run(LOG_LEVEL_ERROR, PQgetvalue(res, i, 1), "not retried: it is not in the queue (--enqueue "
+				"adds it)");
+			rc = EXIT_USAGE;
+		} else {
+			log_run(LOG_LEVEL_WARNING, PQgetvalue(res, i, 1), "not retried: it is %s, not failed",
+				PQgetvalue(res, i, 2));
+		}
+	}
+	n = atoll(PQgetvalue(res, 0, 3));
+	printf("made %lld failed run%s pending, due now\n", n, n == 1 ? "" : "s");
+	PQclear(res);
+	PQfinish(conn);
+	return rc;
+}
+
 /* The IDs of --enqueue-workflow / --enqueue-batch: at least one, each fit for a URL. */
 static int
 check_list_ids(const char *flag, char *const *ids, int nids)
@@ -297,7 +400,9 @@ main(int argc, char **argv)
 		{ "check-config", no_argument, NULL, 't' },
 		{ "check-connection", no_argument, NULL, OPT_CHECK_CONNECTION },
 		{ "migrate", no_argument, NULL, OPT_MIGRATE },
+		{ "refresh-views", no_argument, NULL, OPT_REFRESH_VIEWS },
 		{ "enqueue", no_argument, NULL, OPT_ENQUEUE },
+		{ "retry-failed", no_argument, NULL, OPT_RETRY_FAILED },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "drain", no_argument, NULL, OPT_DRAIN },
 		{ "discover", no_argument, NULL, OPT_DISCOVER },
@@ -315,7 +420,7 @@ main(int argc, char **argv)
 	enum loop_mode mode = LOOP_FOREVER;
 	char err[CONFIG_ERR_SIZE];
 	struct config *cfg;
-	int verbosity = 0, opt, rc;
+	int verbosity = 0, opt, rc, metrics_fd = -1;
 	double timeout = 0;
 	char *end;
 	PGconn *conn;
@@ -342,8 +447,14 @@ main(int argc, char **argv)
 		case OPT_MIGRATE:
 			action = ACTION_MIGRATE;
 			break;
+		case OPT_REFRESH_VIEWS:
+			action = ACTION_REFRESH_VIEWS;
+			break;
 		case OPT_ENQUEUE:
 			action = ACTION_ENQUEUE;
+			break;
+		case OPT_RETRY_FAILED:
+			action = ACTION_RETRY_FAILED;
 			break;
 		case OPT_DISCOVER:
 			action = ACTION_DISCOVER;
@@ -401,8 +512,11 @@ main(int argc, char **argv)
 	    check_list_ids(action == ACTION_ENQUEUE_BATCH ? "--enqueue-batch" : "--enqueue-workflow",
 			   argv + optind, argc - optind) < 0)
 		return EXIT_USAGE;
+	if (action == ACTION_RETRY_FAILED && optind < argc && check_list_ids("--retry-failed", argv + optind,
+									    argc - optind) < 0)
+		return EXIT_USAGE;
 	if (action != ACTION_ENQUEUE && action != ACTION_ENQUEUE_WORKFLOW && action != ACTION_ENQUEUE_BATCH &&
-	    optind < argc) {
+	    action != ACTION_RETRY_FAILED && optind < argc) {
 		fprintf(stderr, "extend-syncd: unexpected argument \"%s\"\n", argv[optind]);
 		return EXIT_USAGE;
 	}
@@ -418,13 +532,15 @@ main(int argc, char **argv)
 	switch (action) {
 	case ACTION_CHECK:
 	case ACTION_CHECK_CONNECTION: {
-		char *key, line[PREFLIGHT_LINE_SIZE];
+		char *key, line[PREFLIGHT_LINE_SIZE], warn[CONFIG_ERR_SIZE];
 
-		if (preflight_offline(cfg, err, sizeof(err)) < 0) {
+		if (preflight_offline(cfg, err, sizeof(err), warn, sizeof(warn)) < 0) {
 			fprintf(stderr, "extend-syncd: %s: %s\n", path, err);
 			rc = EXIT_USAGE;
 			break;
 		}
+		if (warn[0] != '\0')
+			fprintf(stderr, "extend-syncd: warning: %s\n", warn);
 		/* a set token_file was read above; other sources may be the service's only */
 		key = config_load_api_key(cfg, err, sizeof(err));
 		if (key == NULL)
@@ -447,6 +563,12 @@ main(int argc, char **argv)
 		if (preflight_api(cfg, line, sizeof(line)) < 0)
 			rc = EXIT_RUNTIME;
 		printf("%s\n", line);
+		/* a source that never listed a run is named, not failed: a new workflow may have none yet */
+		if (discover_enabled(cfg)) {
+			if (preflight_discover(cfg, line, sizeof(line)) < 0)
+				rc = EXIT_RUNTIME;
+			printf("%s\n", line);
+		}
 		curl_global_cleanup();
 		break;
 	}
@@ -460,6 +582,12 @@ main(int argc, char **argv)
 	case ACTION_ENQUEUE:
 		rc = enqueue_ids(cfg, argv + optind, argc - optind);
 		break;
+	case ACTION_REFRESH_VIEWS:
+		rc = refresh_views(cfg);
+		break;
+	case ACTION_RETRY_FAILED:
+		rc = retry_failed(cfg, argv + optind, argc - optind);
+		break;
 	case ACTION_DISCOVER:
 	case ACTION_ENQUEUE_WORKFLOW:
 	case ACTION_ENQUEUE_BATCH:
@@ -467,8 +595,18 @@ main(int argc, char **argv)
 		break;
 	case ACTION_RUN:
 	default:
+		if (cfg->log.metrics_file[0] != '\0') {
+			metrics_fd = metrics_lock(cfg->log.metrics_file, err, sizeof(err));
+			if (metrics_fd == METRICS_LOCKED) {
+				log_error("%s", err);
+				rc = EXIT_USAGE;
+				break;
+			}
+			if (metrics_fd < 0)
+				log_warning("%s", err);
+		}
 		tune_malloc();
-		if (loop_setup_signals() < 0) {
+		if (wait_setup() < 0) {
 			log_error("could not set up signal handling: %s", strerror(errno));
 			rc = EXIT_RUNTIME;
 			break;
@@ -478,8 +616,14 @@ main(int argc, char **argv)
 			rc = EXIT_RUNTIME;
 			break;
 		}
+		/* a SIGTERM or SIGINT while connecting, migrating or waiting for the migration lock ends it */
+		db_set_wait_hook(wait_db, NULL);
 		conn = open_database(cfg, cfg->database.auto_migrate);
-		if (conn == NULL) {
+		db_set_wait_hook(NULL, NULL);
+		if (conn == NULL && wait_stops() > 0) {
+			/* as a stop of the running daemon (README): nothing was claimed yet */
+			rc = mode == LOOP_FOREVER ? 0 : LOOP_EXIT_INTERRUPTED;
+		} else if (conn == NULL) {
 			rc = EXIT_RUNTIME;
 		} else {
 			PQfinish(conn);
@@ -489,5 +633,7 @@ main(int argc, char **argv)
 		break;
 	}
 	config_free(cfg);
+	if (metrics_fd >= 0)
+		close(metrics_fd);
 	return rc;
 }

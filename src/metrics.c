@@ -1,8 +1,10 @@
 /* Counters, gauges and histograms of the daemon, written as a Prometheus text file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +133,11 @@ write_all(FILE *f, const struct metrics *m)
 	counter(f, "runs_synced_total", "Run snapshots written (the older name of snapshots_written_total)",
 		m->synced);
 	counter(f, "runs_failed_total", "Runs given up on (state failed)", m->failed);
+	counter(f, "history_rows_pruned_total",
+		"run_status_history rows older than sync.history_days deleted (the latest of each run kept)",
+		m->history_pruned);
+	counter(f, "runs_deleted_total", "Stored runs found deleted at Extend (a 404): rows kept, deleted_at set",
+		m->deleted);
 	counter(f, "response_bytes_total", "Bytes of response bodies received", m->bytes);
 	counter(f, "store_failures_total", "Store transactions that failed", m->store_failures);
 	counter(f, "store_transactions_total",
@@ -138,6 +145,9 @@ write_all(FILE *f, const struct metrics *m)
 		m->store_transactions);
 	counter(f, "snapshots_unchanged_total",
 		"Snapshots written that were the stored one already: only their queue rows changed", m->unchanged);
+	counter(f, "discovery_malformed_summaries_total",
+		"List summaries a sweep read without a valid id, status or updatedAt (skipped or kept in part)",
+		m->malformed_summaries);
 	family(f, "queue_runs", "gauge", "Runs in the queue by state");
 	fprintf(f, "extend_syncd_queue_runs{state=\"pending\"} %lld\n", m->queue.pending);
 	fprintf(f, "extend_syncd_queue_runs{state=\"done\"} %lld\n", m->queue.done);
@@ -145,6 +155,8 @@ write_all(FILE *f, const struct metrics *m)
 	gauge(f, "due_runs", "Pending runs due now", (double)m->queue.due);
 	gauge(f, "oldest_due_seconds", "How late the longest-waiting due run is", m->queue.oldest_due);
 	gauge(f, "in_flight", "Requests queued or in flight in this daemon", m->in_flight);
+	gauge(f, "pending_bytes", "Bytes of fetched results waiting in memory to be written (see sync.max_pending_bytes)",
+	      m->pending_bytes);
 	gauge(f, "rate_limit", "Requests per second this daemon may send now: its share of api.rate_limit, lower after 429s", m->rate);
 	gauge(f, "last_success_timestamp_seconds", "Unix time of the last snapshot written (0: none since start)",
 	      m->last_success);
@@ -191,4 +203,53 @@ metrics_write(const struct metrics *m, const char *path)
 		return -1;
 	}
 	return 0;
+}
+
+/* This process's ID in the lock file, for the message of the next one to try. */
+static int
+note_holder(int fd)
+{
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		return -1;
+	return 0;
+}
+
+/* Lock path for this process; see metrics.h. */
+int
+metrics_lock(const char *path, char *err, size_t errlen)
+{
+	char lock[4096], pid[32];
+	ssize_t n;
+	int fd, saved;
+
+	if (snprintf(lock, sizeof(lock), "%s.lock", path) >= (int)sizeof(lock)) {
+		snprintf(err, errlen, "log.metrics_file \"%s\": name too long", path);
+		return -1;
+	}
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0) {
+		snprintf(err, errlen, "could not open \"%s\", the lock of log.metrics_file: %s", lock, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		saved = errno;
+		if (saved != EWOULDBLOCK) {
+			snprintf(err, errlen, "could not lock \"%s\": %s", lock, strerror(saved));
+			close(fd);
+			return -1;
+		}
+		n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strspn(pid, "0123456789")] = '\0';
+		snprintf(err, errlen, "log.metrics_file \"%s\" is written by another extend-syncd (process %s holds "
+			 "\"%s\"): give each daemon its own file", path, pid[0] != '\0' ? pid : "unknown", lock);
+		close(fd);
+		return METRICS_LOCKED;
+	}
+	/* the lock holds all the same if this fails: only the next one's message lacks the process */
+	(void)note_holder(fd);
+	return fd;
 }

@@ -27,9 +27,13 @@ struct metrics {
 	unsigned long long retries, rate_limited, synced, failed, bytes, store_failures;
 	unsigned long long store_transactions;	/* transactions that wrote runs: several runs each under load */
 	unsigned long long unchanged;		/* of synced: the stored snapshot already */
+	unsigned long long malformed_summaries;	/* list summaries a sweep could not read whole */
+	unsigned long long deleted;		/* stored runs found deleted at Extend (a 404) */
+	unsigned long long history_pruned;	/* run_status_history rows past sync.history_days deleted */
 	struct histogram request_seconds, store_seconds;
 	struct queue_stats queue;
 	double in_flight, rate;
+	double pending_bytes;	/* fetched results held in memory, waiting to be written */
 	double last_success;	/* Unix time of the last snapshot written, 0 for none yet */
 	bool key_refused;	/* fetching is paused because the API refused the key */
 };
@@ -52,5 +56,17 @@ unsigned long long metrics_requests_total(const struct metrics *m);
  * -1 with errno set.
  */
 int metrics_write(const struct metrics *m, const char *path) __attribute__((warn_unused_result));
+
+/*
+ * Take the lock that says this process writes path: flock() on path.lock
+ * (the file itself is replaced at each write), which then holds this
+ * process's ID.  Returns the lock's descriptor, to keep open as long as the
+ * file is written (closed at exit, the lock goes with it); METRICS_LOCKED
+ * with err set when another process holds it; -1 with err set when the
+ * lock file cannot be opened (the writes will fail alike, and say why).
+ */
+int metrics_lock(const char *path, char *err, size_t errlen) __attribute__((warn_unused_result));
+
+#define METRICS_LOCKED (-2)
 
 #endif

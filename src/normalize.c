@@ -1,4 +1,5 @@
 /* Turns one API response body into the rows of every table: pure, no I/O, no logging, no globals. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -46,7 +47,8 @@ const struct table_def normalize_tables[T_COUNT] = {
 		"valid_array", "failure_reason", "error") },
 	[T_FIELDS] = { "extracted_fields", COLS("run_id", "processor_ordinal", "ordinal", "processor_run_id",
 		"processor_name", "path", "value", "value_text", "value_number", "ocr_confidence",
-		"logprobs_confidence", "review_agent_score", "citation_pages", "edited", "initial_value") },
+		"logprobs_confidence", "review_agent_score", "citation_pages", "edited", "initial_value", "value_date",
+		"value_boolean") },
 	[T_CLASSIFICATIONS] = { "classifications", COLS("run_id", "processor_ordinal", "processor_run_id",
 		"classification_id", "classification_type", "confidence") },
 	[T_SPLITS] = { "splits", COLS("run_id", "processor_ordinal", "ordinal", "split_id", "type", "identifier",
@@ -211,9 +213,17 @@ key_dropped(const struct jnode *parent, const char *key, size_t klen, bool file_
 }
 
 /*
+ * Exponents up to this are written as the API wrote them, whatever a
+ * double makes of them (1e400 is infinite there): PostgreSQL's numeric
+ * holds them exactly, and their text stays about a thousand digits at most.
+ */
+#define EXPONENT_KEPT 1000
+
+/*
  * json-c keeps a number's original text, so 1.50 stays 1.50.  But it also
- * reads NaN and Infinity, and exponents PostgreSQL's numeric cannot hold:
- * those become null, or the nearest double.
+ * reads NaN and Infinity, and exponents PostgreSQL's numeric cannot hold
+ * (or would spell out in many thousands of digits): those become null, or
+ * the nearest double.
  */
 static int
 write_double(struct buf *b, const struct jnode *o)
@@ -235,13 +245,14 @@ write_double(struct buf *b, const struct jnode *o)
 		if (negative)
 			exponent = -exponent;
 	}
+	/* a JSON number, not json-c's NaN or Infinity */
+	if (exponent >= -EXPONENT_KEPT && exponent <= EXPONENT_KEPT && o->len > 0 &&
+	    (isdigit((unsigned char)o->s[0]) || (o->s[0] == '-' && o->len > 1 && isdigit((unsigned char)o->s[1]))))
+		return buf_append(b, o->s, o->len);
 	if (!isfinite(o->v.d))
 		return buf_append_str(b, "null");
-	if (exponent > 300 || exponent < -300) {
-		snprintf(tmp, sizeof(tmp), "%.17g", o->v.d);
-		return buf_append_str(b, tmp);
-	}
-	return buf_append(b, o->s, o->len);
+	snprintf(tmp, sizeof(tmp), "%.17g", o->v.d);
+	return buf_append_str(b, tmp);
 }
 
 /*
@@ -762,6 +773,31 @@ citation_pages(struct norm *n, const struct jnode *list)
 	return copy_text(n, b->data, b->len);
 }
 
+/*
+ * Whether s (len bytes) is a real calendar date written YYYY-MM-DD, years 1
+ * to 9999: "2025-02-31" is not, nor "2025-2-3" or a date with a time.
+ */
+static bool
+iso_date(const char *s, size_t len)
+{
+	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y = 0, m, d;
+
+	if (len != 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	}
+	for (int i = 0; i < 4; i++)
+		y = y * 10 + (s[i] - '0');
+	m = (s[5] - '0') * 10 + (s[6] - '0');
+	d = (s[8] - '0') * 10 + (s[9] - '0');
+	if (y < 1 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+		return false;
+	return m != 2 || d < 29 || (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0));
+}
+
 /* One leaf: its value, the metadata that applies to it, whether a reviewer changed it. */
 static void
 field_row(struct flat *f, const struct jnode *v, const struct jnode *initial, bool initial_present)
@@ -787,6 +823,8 @@ field_row(struct flat *f, const struct jnode *v, const struct jnode *initial, bo
 		put(&r, initial != NULL ? v_json(n, initial) : copy_text(n, "null", 4));
 	else
 		put(&r, NULL);
+	put(&r, is_type(v, JT_STRING) && iso_date(v->s, v->len) ? copy_text(n, v->s, v->len) : NULL);
+	put(&r, v_bool(n, v));
 	row_done(&r);
 }
 
@@ -1495,6 +1533,19 @@ normalize_col(enum table_id t, const char *name)
 			return i;
 	}
 	return -1;
+}
+
+/* The memory a run's rows hold; see normalize.h. */
+size_t
+normalize_size(const struct run_rows *rr)
+{
+	size_t n = sizeof(*rr);
+
+	for (int t = 0; t < T_COUNT; t++)
+		n += rr->t[t].cap * (size_t)normalize_tables[t].ncols * sizeof(char *);
+	for (const struct cell_block *b = rr->mem; b != NULL; b = b->next)
+		n += sizeof(*b) + b->cap;
+	return n;
 }
 
 void

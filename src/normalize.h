@@ -87,6 +87,9 @@ const char *normalize_cell(const struct run_rows *rr, enum table_id t, size_t ro
 /* Column index of name in table t, or -1. */
 int normalize_col(enum table_id t, const char *name);
 
+/* The bytes rr holds in memory (its cells and their tables). */
+size_t normalize_size(const struct run_rows *rr);
+
 void normalize_free(struct run_rows *rr);
 
 #endif

@@ -1,6 +1,8 @@
 /* Checks before a start: what the configuration names is usable, the database and the API answer. */
 #include <errno.h>
+#include <grp.h>
 #include <libgen.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "db.h"
 #include "fetch.h"
 #include "normalize.h"
+#include "pgarray.h"
 
 /* Replies larger than this are cut: the check needs the status and an error message. */
 #define PREFLIGHT_BODY_MAX (1 << 20)
@@ -39,11 +42,42 @@ check_conninfo(const char *conninfo, char *err, size_t errlen)
 	return -1;
 }
 
-/* The metrics file is written by rename in its directory: that directory must be there and writable. */
+/* The user the units of systemd/ run the daemon as (User=, with DynamicUser=yes). */
+#define SERVICE_USER "extend_syncd"
+
+/* Most groups of the service's user looked at. */
+#define SERVICE_GROUPS_MAX 64
+
+/* Whether the user pw may write into and enter directory st, by its mode bits (root asks for another). */
+static bool
+user_may_write(const struct passwd *pw, const struct stat *st)
+{
+	gid_t groups[SERVICE_GROUPS_MAX];
+	int n = SERVICE_GROUPS_MAX;
+
+	if (st->st_uid == pw->pw_uid)
+		return (st->st_mode & (S_IWUSR | S_IXUSR)) == (S_IWUSR | S_IXUSR);
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		n = SERVICE_GROUPS_MAX;
+	for (int i = 0; i < n; i++) {
+		if (groups[i] == st->st_gid)
+			return (st->st_mode & (S_IWGRP | S_IXGRP)) == (S_IWGRP | S_IXGRP);
+	}
+	return (st->st_mode & (S_IWOTH | S_IXOTH)) == (S_IWOTH | S_IXOTH);
+}
+
+/*
+ * The metrics file is written by rename in its directory: that directory
+ * must be there and writable, by the user the daemon runs as.  Run as
+ * root, -t checks for the units' user instead (root may write anywhere);
+ * a dynamic user exists only while its service runs, and no check here
+ * sees the unit's SupplementaryGroups= or ReadWritePaths=: warn then.
+ */
 static int
-check_metrics_dir(const char *path, char *err, size_t errlen)
+check_metrics_dir(const char *path, char *err, size_t errlen, char *warn, size_t warnlen)
 {
 	char *copy = strdup(path);
+	const struct passwd *pw;
 	const char *dir;
 	struct stat st;
 	int rc = -1;
@@ -53,27 +87,43 @@ check_metrics_dir(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	dir = dirname(copy);
-	if (stat(dir, &st) < 0)
+	if (stat(dir, &st) < 0) {
 		snprintf(err, errlen, "log.metrics_file \"%s\": cannot use directory \"%s\": %s", path, dir,
 			 strerror(errno));
-	else if (!S_ISDIR(st.st_mode))
+	} else if (!S_ISDIR(st.st_mode)) {
 		snprintf(err, errlen, "log.metrics_file \"%s\": \"%s\" is not a directory", path, dir);
-	else if (access(dir, W_OK | X_OK) < 0)
-		snprintf(err, errlen, "log.metrics_file \"%s\": directory \"%s\" is not writable by this user: %s",
-			 path, dir, strerror(errno));
-	else
+	} else if (geteuid() != 0) {
+		if (access(dir, W_OK | X_OK) < 0)
+			snprintf(err, errlen, "log.metrics_file \"%s\": directory \"%s\" is not writable by this user: %s",
+				 path, dir, strerror(errno));
+		else
+			rc = 0;
+	} else if ((pw = getpwnam(SERVICE_USER)) == NULL) {
+		snprintf(warn, warnlen, "log.metrics_file \"%s\": cannot check directory \"%s\" as the service's user "
+			 "\"" SERVICE_USER "\", which does not exist now (a dynamic user exists while the service runs): "
+			 "it must be writable by that user (its group or all) and allowed by ReadWritePaths= in the unit",
+			 path, dir);
 		rc = 0;
+	} else if (!user_may_write(pw, &st)) {
+		snprintf(err, errlen, "log.metrics_file \"%s\": directory \"%s\" is not writable by the service's user "
+			 "\"" SERVICE_USER "\" (a group of the unit's SupplementaryGroups= is not seen here)", path, dir);
+	} else {
+		snprintf(warn, warnlen, "log.metrics_file \"%s\": directory \"%s\" is writable by the service's user "
+			 "\"" SERVICE_USER "\"; the unit must also allow it with ReadWritePaths=", path, dir);
+		rc = 0;
+	}
 	free(copy);
 	return rc;
 }
 
 /* What -t checks; see preflight.h. */
 int
-preflight_offline(const struct config *cfg, char *err, size_t errlen)
+preflight_offline(const struct config *cfg, char *err, size_t errlen, char *warn, size_t warnlen)
 {
+	warn[0] = '\0';
 	if (check_conninfo(cfg->database.conninfo, err, errlen) < 0)
 		return -1;
-	if (cfg->log.metrics_file[0] != '\0' && check_metrics_dir(cfg->log.metrics_file, err, errlen) < 0)
+	if (cfg->log.metrics_file[0] != '\0' && check_metrics_dir(cfg->log.metrics_file, err, errlen, warn, warnlen) < 0)
 		return -1;
 	if (cfg->api.token_file[0] != '\0') {
 		char *key = config_load_api_key(cfg, err, errlen);
@@ -95,19 +145,154 @@ static const char sql_database[] =
 	"  EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'schema_migrations') "
 	"FROM (SELECT 1) one LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = $1";
 
+/* The configured sources (in the order of the configuration): swept yet, and listed a run yet. */
+static const char sql_sources[] =
+	"SELECT s.name, d.last_sweep_at IS NOT NULL, d.high_water IS NOT NULL "
+	"FROM unnest($1::text[]) WITH ORDINALITY AS s (name, n) LEFT JOIN discovery_state d ON d.source = s.name "
+	"ORDER BY s.n";
+
+/* The names of the configured sources as a text[] literal into b; 0 or -1 (out of memory). */
+static int
+source_names(const struct config *cfg, struct buf *b)
+{
+	char name[200];
+	const char *p = name;
+
+	if (buf_append_str(b, "{") < 0)
+		return -1;
+	if (cfg->discover.all_runs) {
+		snprintf(name, sizeof(name), "all");
+		if (pgarray_add(b, &p, 1, 1) < 0)
+			return -1;
+	}
+	for (char **id = cfg->discover.workflow_ids; id != NULL && *id != NULL; id++) {
+		snprintf(name, sizeof(name), "workflow:%s", *id);
+		if (pgarray_add(b, &p, 1, 1) < 0)
+			return -1;
+	}
+	return buf_append_str(b, "}");
+}
+
+/* The sources as discovery_state has them; see preflight.h. */
+int
+preflight_discover(const struct config *cfg, char *line, size_t len)
+{
+	char err[DB_ERR_SIZE];
+	struct buf names, silent, unswept;
+	PGconn *conn = db_connect(cfg->database.conninfo, cfg->database.schema, err, sizeof(err));
+	PGresult *res = NULL;
+	int rc = -1, n = 0;
+
+	buf_init(&names, 1 << 20);
+	buf_init(&silent, len);
+	buf_init(&unswept, len);
+	if (conn == NULL) {
+		snprintf(line, len, "discover: could not connect: %s", err);
+		goto out;
+	}
+	if (source_names(cfg, &names) < 0) {
+		snprintf(line, len, "discover: out of memory");
+		goto out;
+	}
+	/* a schema not migrated yet (the daemon migrates it at start): nothing swept, nothing wrong */
+	res = db_exec_query(conn, "SELECT to_regclass('discovery_state') IS NULL");
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't') {
+		snprintf(line, len, "discover: OK, not swept yet (the schema is migrated at start)");
+		rc = 0;
+		goto out;
+	}
+	PQclear(res);
+	res = db_exec_params(conn, sql_sources, 1, NULL, (const char *const *)&names.data, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_error(conn, res, err, sizeof(err));
+		snprintf(line, len, "discover: could not read discovery_state: %s", err);
+		goto out;
+	}
+	n = PQntuples(res);
+	for (int i = 0; i < n; i++) {
+		struct buf *to = PQgetvalue(res, i, 1)[0] != 't' ? &unswept : PQgetvalue(res, i, 2)[0] != 't' ? &silent :
+				 NULL;
+
+		if (to != NULL && (buf_append_str(to, to->len > 0 ? ", \"" : "\"") < 0 ||
+				   buf_append_str(to, PQgetvalue(res, i, 0)) < 0 || buf_append_str(to, "\"") < 0))
+			break;	/* a line that long names enough */
+	}
+	if (silent.len == 0 && unswept.len == 0)
+		snprintf(line, len, "discover: OK, %d source%s, each has listed runs", n, n == 1 ? "" : "s");
+	else
+		snprintf(line, len, "discover: WARNING, %d source%s%s%s%s%s%s%s", n, n == 1 ? "" : "s",
+			 silent.len > 0 ? "; never listed a run: " : "", silent.len > 0 ? silent.data : "",
+			 silent.len > 0 ? " (check the IDs in discover.workflow_ids, api.workspace_id and discover.since)" : "",
+			 unswept.len > 0 ? "; not swept yet: " : "", unswept.len > 0 ? unswept.data : "",
+			 unswept.len > 0 ? " (the daemon sweeps them; extend-syncd --discover does now)" : "");
+	rc = 0;
+out:
+	PQclear(res);
+	PQfinish(conn);
+	buf_free(&names);
+	buf_free(&silent);
+	buf_free(&unswept);
+	return rc;
+}
+
+/* What to do about peer or ident authentication; see preflight.h. */
+bool
+preflight_auth_hint(const char *err, const char *config_path, const char *command, char *hint, size_t len)
+{
+	const char *peer = strstr(err, "Peer authentication failed for user \"");
+	const char *ident = strstr(err, "Ident authentication failed for user \"");
+	const char *from = peer != NULL ? peer : ident;
+	const struct passwd *pw = getpwuid(geteuid());
+	const char *me = pw != NULL ? pw->pw_name : "?";
+	char role[64], *abs;
+	const char *path;
+	size_t n;
+
+	hint[0] = '\0';
+	if (from == NULL)
+		return false;
+	/* systemd-run starts it in / */
+	abs = realpath(config_path, NULL);
+	path = abs != NULL ? abs : config_path;
+	from = strchr(from, '"') + 1;
+	n = strcspn(from, "\"");
+	snprintf(role, sizeof(role), "%.*s", (int)(n < sizeof(role) ? n : sizeof(role) - 1), from);
+	if (ident != NULL)
+		snprintf(hint, len, "ident authentication (pg_hba.conf) asks an ident server which operating system user "
+			 "connects; connect over the Unix socket (host=/run/postgresql) as the operating system user "
+			 "\"%s\", which peer authentication lets in as the role of the same name", role);
+	else if (strcmp(me, role) == 0)
+		snprintf(hint, len, "peer authentication (pg_hba.conf) did not map the operating system user \"%s\" to "
+			 "the role of the same name: see pg_hba.conf and pg_ident.conf", me);
+	else
+		snprintf(hint, len, "peer authentication (pg_hba.conf) admits the role \"%s\" only to the operating system "
+			 "user of the same name, and this runs as \"%s\": run it as the service does, "
+			 "sudo systemd-run --pipe --wait -q -p DynamicUser=yes -p User=%s "
+			 "-p LoadCredential=extend-api-key:%s/extend-syncd/api-key extend-syncd -c %s %s "
+			 "(or, where the user \"%s\" exists, sudo -u %s extend-syncd -c %s %s)",
+			 role, me, role, SYSCONFDIR, path, command, role, role, path, command);
+	free(abs);
+	return true;
+}
+
 /* The database, as the daemon would meet it; see preflight.h. */
 int
 preflight_database(const struct config *cfg, char *line, size_t len)
 {
 	const char *schema = cfg->database.schema;
-	char err[DB_ERR_SIZE], version[80] = "";
+	char err[DB_ERR_SIZE], why[DB_ERR_SIZE], version[200] = "";
 	PGconn *conn = db_connect(cfg->database.conninfo, schema, err, sizeof(err));
 	PGresult *res = NULL;
 	int want = db_latest_version(), have = 0, rc = -1;
-	bool exists, owner, may_create, migrated;
+	bool exists, owner, may_create, migrated, behind;
 
 	if (conn == NULL) {
-		snprintf(line, len, "database: could not connect: %s", err);
+		char hint[1024];
+
+		if (preflight_auth_hint(err, cfg->path, "--check-connection", hint, sizeof(hint)))
+			snprintf(line, len, "database: could not connect: %s; %s", err, hint);
+		else
+			snprintf(line, len, "database: could not connect: %s", err);
 		return -1;
 	}
 	res = db_exec_params(conn, sql_database, 1, NULL, &schema, NULL, NULL, 0);
@@ -129,17 +314,22 @@ preflight_database(const struct config *cfg, char *line, size_t len)
 			have = -1;
 		PQclear(v);
 	}
+	/* below the newest, or at it with one below it not recorded (applied at start, or refused) */
+	behind = exists && have >= 0 &&
+		 (have < want || (have == want && db_check_version(conn, schema, why, sizeof(why)) < 0));
 	if (!exists)
 		snprintf(version, sizeof(version), "does not exist yet");
 	else if (have < 0)
 		snprintf(version, sizeof(version), "version unreadable");
-	else if (have == want)
-		snprintf(version, sizeof(version), "at version %d, up to date", have);
-	else if (have < want)
-		snprintf(version, sizeof(version), "at version %d of %d, %s", have, want,
+	else if (have > want)
+		snprintf(version, sizeof(version), "at version %d, newer than this build (%d): refused, no downgrades",
+			 have, want);
+	else if (behind)
+		snprintf(version, sizeof(version), "at version %d of %d%s, %s", have, want,
+			 have == want ? " (one below it not recorded, or one this build does not have)" : "",
 			 cfg->database.auto_migrate ? "migrated at start" : "needs --migrate (auto_migrate is off)");
 	else
-		snprintf(version, sizeof(version), "at version %d, newer than this build (%d)", have, want);
+		snprintf(version, sizeof(version), "at version %d, up to date", have);
 	rc = 0;
 	if (exists && !owner) {
 		snprintf(err, sizeof(err), "missing privileges: schema owned by \"%s\", not by this role: run roles.sql "
@@ -149,7 +339,7 @@ preflight_database(const struct config *cfg, char *line, size_t len)
 		snprintf(err, sizeof(err), "missing privileges: the role may not create the schema: run roles.sql as a "
 			 "superuser");
 		rc = -1;
-	} else if (have < 0 || (have < want && !cfg->database.auto_migrate)) {
+	} else if (have < 0 || have > want || (behind && !cfg->database.auto_migrate)) {
 		snprintf(err, sizeof(err), "privileges OK");
 		rc = -1;
 	} else {

@@ -2,20 +2,23 @@
 #ifndef EXTEND_SYNCD_PREFLIGHT_H
 #define EXTEND_SYNCD_PREFLIGHT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
 
-#define PREFLIGHT_LINE_SIZE 1024
+#define PREFLIGHT_LINE_SIZE 2048
 
 /*
  * What -t checks beyond the file's syntax, without connecting anywhere:
  * database.conninfo parses (libpq's own parser), the directory of
- * log.metrics_file exists and is writable, a set api.token_file is
- * readable and holds a key.  Returns 0, or -1 with the first problem in err
- * (never the key).
+ * log.metrics_file exists and is writable (by this user; run as root, by
+ * the units' user), a set api.token_file is readable and holds a key.
+ * Returns 0, or -1 with the first problem in err (never the key); what it
+ * cannot know goes to warn ("" when nothing).
  */
-int preflight_offline(const struct config *cfg, char *err, size_t errlen) __attribute__((warn_unused_result));
+int preflight_offline(const struct config *cfg, char *err, size_t errlen, char *warn, size_t warnlen)
+	__attribute__((warn_unused_result));
 
 /*
  * Connect to the database and describe it in one line: server version,
@@ -24,6 +27,22 @@ int preflight_offline(const struct config *cfg, char *err, size_t errlen) __attr
  * (line says why).
  */
 int preflight_database(const struct config *cfg, char *line, size_t len) __attribute__((warn_unused_result));
+
+/*
+ * The discovery sources, as recorded in discovery_state, in one line:
+ * those that have never listed a run (a typo in discover.workflow_ids?)
+ * and those not swept yet are named.  Call only with discovery on.
+ * Returns 0, or -1 when the line says the state could not be read.
+ */
+int preflight_discover(const struct config *cfg, char *line, size_t len) __attribute__((warn_unused_result));
+
+/*
+ * What to do about a connection refused by peer or ident authentication
+ * (err as db_connect() gave it), for the command "extend-syncd -c
+ * config_path command": into hint, and returns true; false (hint empty)
+ * for any other error.
+ */
+bool preflight_auth_hint(const char *err, const char *config_path, const char *command, char *hint, size_t len);
 
 /*
  * One authenticated request, GET /workflow_runs?maxPageSize=1, with the

@@ -3,11 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "db.h"
 #include "log.h"
 #include "pgarray.h"
+#include "budget.h"
 #include "queue.h"
 #include "text.h"
 
@@ -16,22 +18,44 @@
  * 60 s in motion, 600 s parked (sql/009), so new runs go first without
  * starving the others.  The index on claim_key() is read in order; every
  * due run has a key before now() + 600 s, which bounds the scan.  A
- * claimed row's next_attempt_at moves to the end of its lease: a daemon
- * that dies leaves its runs to be claimed again when the lease ends, and
- * the claim query needs no other condition than "due".
+ * claimed row's next_attempt_at moves to the end of its lease, when it is
+ * due again if the daemon never said what became of it; a daemon known
+ * to be dead loses its runs sooner (ORPHANED).
  */
+#define CLAIMABLE(before) \
+	"WHERE state = 'pending' AND next_attempt_at <= now() " \
+	"  AND claim_key(priority, next_attempt_at) <= now() + interval '600 s' " \
+	"  AND (" before "::timestamptz IS NULL OR next_attempt_at <= " before "::timestamptz) " \
+	"ORDER BY claim_key(priority, next_attempt_at)"
+/*
+ * Runs leased to a daemon that died (kill -9, a host lost): its budget row
+ * is renewed every second, so its claims need not wait out sync.lease.
+ * A row expires within seconds (budget_lease()), but a live daemon's row
+ * expires too while the database restarts, or while a statement of 4 to
+ * 30 s holds the loop's connection; its transfers in flight still end
+ * and their results are written when it is back.  So a daemon counts as
+ * gone only BUDGET_GONE_AFTER its row expired, when the renewals sweep
+ * its row.  sync_queue_leased (sql/019) holds only leased rows.
+ */
+#define ORPHANED \
+	"WHERE lease_owner IS NOT NULL AND state = 'pending' AND lease_expires_at > now() " \
+	"  AND NOT EXISTS (SELECT 1 FROM sync_budget b WHERE b.owner = sync_queue.lease_owner " \
+	"    AND b.expires_at > now() - interval '" BUDGET_GONE_AFTER "')"
 static const char sql_claim[] =
 	"UPDATE sync_queue q SET lease_owner = $1, "
 	"  lease_expires_at = now() + make_interval(secs => $2::float8), "
 	"  next_attempt_at = now() + make_interval(secs => $2::float8), "
 	"  fetched_updated_at = listed_updated_at "
-	"WHERE q.run_id = ANY (ARRAY(SELECT run_id FROM sync_queue "
-	"  WHERE state = 'pending' AND next_attempt_at <= now() "
-	"    AND claim_key(priority, next_attempt_at) <= now() + interval '600 s' "
-	"    AND ($4::timestamptz IS NULL OR next_attempt_at <= $4::timestamptz) "
-	"  ORDER BY claim_key(priority, next_attempt_at) LIMIT $3 FOR UPDATE SKIP LOCKED)) "
+	"WHERE q.run_id = ANY ((ARRAY(SELECT run_id FROM sync_queue " ORPHANED " AND lease_owner <> $1 "
+	"    LIMIT $3 FOR UPDATE SKIP LOCKED) "
+	"  || ARRAY(SELECT run_id FROM sync_queue " CLAIMABLE("$4") " LIMIT $3 FOR UPDATE SKIP LOCKED))[1:$3]) "
 	"RETURNING q.run_id, q.enqueue_gen, q.last_status, q.polls, q.attempts, q.lease_expires_at, "
-	"  q.workflow_id, q.listed_updated_at IS NOT NULL";
+	"  q.workflow_id, q.listed_updated_at IS NOT NULL, q.listed_status, q.listed_rechecks";
+
+/* The runs queue_claim() would claim now, up to $1: what a daemon could send if it had the tokens. */
+static const char sql_count_due[] =
+	"SELECT least($1::bigint, (SELECT count(*) FROM (SELECT 1 FROM sync_queue " ORPHANED " LIMIT $1) o) "
+	"  + (SELECT count(*) FROM (SELECT 1 FROM sync_queue " CLAIMABLE("$2") " LIMIT $1) due))";
 
 /* A newer enqueue() (enqueue_gen moved on) turns giving up into "pending, due now". */
 static const char sql_failure[] =
@@ -45,6 +69,28 @@ static const char sql_failure[] =
 	"  last_error = $5, last_http_status = $6::int, "
 	"  lease_owner = NULL, lease_expires_at = NULL "
 	"WHERE run_id = $1 AND lease_owner = $7 AND lease_expires_at = $8::timestamptz";
+
+/*
+ * A 404 for a run that is stored: it was deleted at Extend.  Its queue row
+ * is done (pending and due now after a newer enqueue()), and deleted_at is
+ * set the first time only.  A run never stored changes nothing here (nor
+ * does a lost lease): its 404 is a failure as before.  The answer is 0
+ * (nothing changed), 1 (deleted_at was set already) or 2 (set now).
+ */
+static const char sql_deleted[] =
+	"WITH q AS ("
+	"  UPDATE sync_queue SET "
+	"    state = CASE WHEN enqueue_gen = $2::bigint THEN 'done' ELSE 'pending' END, "
+	"    finished_at = CASE WHEN enqueue_gen = $2::bigint THEN now() END, "
+	"    priority = CASE WHEN enqueue_gen = $2::bigint THEN priority ELSE 0 END, "
+	"    next_attempt_at = now(), attempts = 0, last_error = NULL, last_http_status = 404, "
+	"    lease_owner = NULL, lease_expires_at = NULL "
+	"  WHERE run_id = $1 AND lease_owner = $3 AND lease_expires_at = $4::timestamptz "
+	"    AND EXISTS (SELECT 1 FROM workflow_runs WHERE id = $1) "
+	"  RETURNING run_id), "
+	"w AS (UPDATE workflow_runs SET deleted_at = now() "
+	"  WHERE id = $1 AND deleted_at IS NULL AND EXISTS (SELECT 1 FROM q) RETURNING id) "
+	"SELECT (SELECT count(*) FROM q) + (SELECT count(*) FROM w)";
 
 static const char sql_release[] =
 	"UPDATE sync_queue SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = now() "
@@ -69,14 +115,39 @@ static const char sql_enqueue_many[] =
 	"  next_attempt_at = CASE WHEN q.lease_owner IS NOT NULL AND q.lease_expires_at > now() "
 	"    THEN q.next_attempt_at ELSE now() END";
 
+/*
+ * --retry-failed: failed runs (all, or those named) pending and due now,
+ * counted from attempt 0 as after an enqueue, their last_error kept until
+ * the next attempt writes its own (a success clears it).  The first row
+ * says how many; each further row is a named ID that was not failed, with
+ * its state (NULL: not queued), in the order given.
+ */
+static const char sql_retry_failed[] =
+	"WITH retried AS ("
+	"  UPDATE sync_queue SET state = 'pending', attempts = 0, polls = 0, priority = 0, finished_at = NULL, "
+	"    next_attempt_at = now(), enqueue_gen = enqueue_gen + 1 "
+	"  WHERE state = 'failed' AND ($1::text[] IS NULL OR run_id = ANY ($1::text[])) "
+	"  RETURNING run_id) "
+	"SELECT 0::bigint AS n, NULL AS run_id, NULL AS state, (SELECT count(*) FROM retried) AS retried "
+	"UNION ALL "
+	"SELECT u.n, u.id, q.state, NULL FROM unnest($1::text[]) WITH ORDINALITY AS u (id, n) "
+	"  LEFT JOIN sync_queue q ON q.run_id = u.id "
+	"WHERE NOT EXISTS (SELECT 1 FROM retried r WHERE r.run_id = u.id) "
+	"ORDER BY 1";
+
+/* The trigger wakes the daemons after an INSERT only. */
+static const char sql_wake[] = "SELECT pg_catalog.pg_notify(pg_catalog.current_schema() || '.sync_queue', '')";
+
 /* A pending run that keeps --drain running. */
 #define BUSY "(last_status IS NULL OR attempts > 0 OR next_attempt_at <= now() " \
 	"OR last_status IN ('PENDING', 'PROCESSING', 'CANCELLING') " \
-	"OR (lease_owner IS NOT NULL AND lease_expires_at > now()))"
+	"OR (lease_owner IS NOT NULL AND lease_expires_at > now()) " \
+	"OR listed_rechecks BETWEEN 1 AND 5)"
 
 /*
- * Busy for --drain: never fetched, in motion, waiting for a retry, or due
- * now; a run parked after NEEDS_REVIEW (or an unknown status) is not.
+ * Busy for --drain: never fetched, in motion, waiting for a retry, due
+ * now, or waiting to re-check a status the list showed otherwise (1 to
+ * QUEUE_LISTED_RECHECKS); a run parked after NEEDS_REVIEW (or an unknown status) is not.
  * Asked in three steps, each read from sync_queue_due in its order (the
  * ORDER BY keeps the planner from filtering the claim index instead), the
  * next asked only when the one before found nothing: a run of priority 0
@@ -141,6 +212,7 @@ static const struct db_statement statements[] = {
 	{ "queue_enqueue", sql_enqueue },
 	{ "queue_enqueue_many", sql_enqueue_many },
 	{ "queue_outlook", sql_outlook },
+	{ "queue_count_due", sql_count_due },
 	{ "queue_stats", sql_stats },
 	{ "queue_stats_finished", sql_stats_finished },
 	{ "queue_stats_estimate", sql_stats_estimate },
@@ -195,7 +267,10 @@ queue_claim(PGconn *conn, const char *owner, double lease, int limit, const char
 		c[i]->lease = dup_value(res, i, 5);
 		c[i]->workflow_id = dup_value(res, i, 6);
 		c[i]->listed = strcmp(PQgetvalue(res, i, 7), "t") == 0;
+		c[i]->listed_status = dup_value(res, i, 8);
+		c[i]->listed_rechecks = atoi(PQgetvalue(res, i, 9));
 		if (c[i]->run_id == NULL || c[i]->gen == NULL || c[i]->lease == NULL ||
+		    (c[i]->listed_status == NULL && !PQgetisnull(res, i, 8)) ||
 		    (c[i]->last_status == NULL && !PQgetisnull(res, i, 2)) ||
 		    (c[i]->workflow_id == NULL && !PQgetisnull(res, i, 6)))
 			goto oom;
@@ -224,6 +299,7 @@ queue_claim_free(struct claim *c)
 	free(c->last_status);
 	free(c->lease);
 	free(c->workflow_id);
+	free(c->listed_status);
 	free(c);
 }
 
@@ -260,6 +336,30 @@ queue_record_failure(PGconn *conn, const struct claim *c, const char *owner, boo
 	return exec_update(conn, "queue_failure", 8, params, err, errlen);
 }
 
+/* Record a 404 for a stored run as its deletion at Extend; see queue.h. */
+int
+queue_record_deleted(PGconn *conn, const struct claim *c, const char *owner, char *err, size_t errlen)
+{
+	const char *params[4] = { c->run_id, c->gen, owner, c->lease };
+	/*
+	 * Not prepared with the others at connect: preparing an UPDATE of
+	 * workflow_runs takes its lock, and a session holding that table (a
+	 * LOCK TABLE, a long index build) must not stop every connection.
+	 */
+	PGresult *res = db_exec_params(conn, sql_deleted, 4, NULL, params, NULL, NULL, 0);
+	int rc = -1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+		rc = atoi(PQgetvalue(res, 0, 0));
+	} else {
+		db_error(conn, res, err, errlen);
+		if (db_error_locked(res))
+			rc = QUEUE_LOCKED;
+	}
+	PQclear(res);
+	return rc;
+}
+
 int
 queue_release(PGconn *conn, const struct claim *c, const char *owner, char *err, size_t errlen)
 {
@@ -292,6 +392,37 @@ queue_enqueue_many(PGconn *conn, const char *const *run_ids, size_t n, char *err
 	rc = exec_update(conn, "queue_enqueue_many", 1, (const char *const *)&ids.data, err, errlen) < 0 ? -1 : 0;
 	buf_free(&ids);
 	return rc;
+}
+
+/* Make failed runs pending again; see queue.h. */
+PGresult *
+queue_retry_failed(PGconn *conn, const char *const *run_ids, size_t n, char *err, size_t errlen)
+{
+	struct buf ids;
+	PGresult *res = NULL;
+	const char *param = NULL;
+
+	buf_init(&ids, (size_t)1 << 30);
+	if (n > 0) {
+		if (pgarray_append(&ids, run_ids, n, 1) < 0) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		param = ids.data;
+	}
+	res = db_exec_params(conn, sql_retry_failed, 1, NULL, &param, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) < 1) {
+		db_error(conn, res, err, errlen);
+		PQclear(res);
+		res = NULL;
+		goto out;
+	}
+	/* the runs are pending already: a daemon that misses the wake-up finds them at its next scan */
+	if (atoll(PQgetvalue(res, 0, 3)) > 0)
+		(void)db_exec(conn, sql_wake, err, errlen);
+out:
+	buf_free(&ids);
+	return res;
 }
 
 /* ANALYZE after a bulk enqueue; see queue.h. */
@@ -388,4 +519,39 @@ queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, siz
 out:
 	PQclear(res);
 	return rc;
+}
+
+/* The runs due that could be claimed; see queue.h. */
+int
+queue_count_due(PGconn *conn, int limit, const char *due_before, long *out, char *err, size_t errlen)
+{
+	char lim[16];
+	const char *params[2] = { lim, due_before };
+	PGresult *res;
+	int rc = -1;
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	res = db_exec_prepared(conn, "queue_count_due", 2, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		db_error(conn, res, err, errlen);
+		goto out;
+	}
+	*out = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+	rc = 0;
+out:
+	PQclear(res);
+	return rc;
+}
+
+/* A lease owner's name; see queue.h. */
+void
+queue_make_owner(char *owner, size_t len)
+{
+	char host[64] = "localhost";
+	unsigned int nonce;
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = '\0';
+	nonce = (unsigned int)random();
+	snprintf(owner, len, "%s:%ld:%08x", host, (long)getpid(), nonce);
 }

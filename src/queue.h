@@ -17,7 +17,17 @@ struct claim {
 	char *lease;		/* lease_expires_at as claimed: this claim's token */
 	char *workflow_id;	/* as a list summary gave it; NULL when never listed */
 	bool listed;		/* a sweep has seen the run */
+	char *listed_status;	/* the status its newest list summary showed; NULL when none did */
+	int listed_rechecks;	/* fetches in a row that did not agree with listed_status */
 };
+
+/*
+ * Fetches in a row that may disagree with the list's status (each followed
+ * by another soon) before the status fetched is taken as it is; a run that
+ * got that far has listed_rechecks QUEUE_LISTED_RECHECKS + 1 until a GET
+ * agrees or a newer listing comes.  (Written out in the SQL of queue.c.)
+ */
+#define QUEUE_LISTED_RECHECKS 5
 
 /* What the queue looks like, for --drain and for the idle wait. */
 struct queue_outlook {
@@ -35,8 +45,10 @@ struct queue_stats {
 int queue_prepare(PGconn *conn, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * Claim up to limit due runs for owner, for lease seconds, oldest due first;
- * with due_before (an RFC 3339 time), only runs due before it.  Returns how
+ * Claim up to limit due runs for owner, for lease seconds: first the runs
+ * leased to a daemon whose budget row has expired (it died), then the due
+ * ones, oldest due first; with due_before (an RFC 3339 time), only due
+ * runs due before it.  Returns how
  * many were claimed, each a new struct claim in the new array *out (the
  * caller frees each with queue_claim_free() and the array with free()), or
  * -1 with err set.
@@ -45,6 +57,9 @@ int queue_claim(PGconn *conn, const char *owner, double lease, int limit, const 
 		struct claim ***out, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 void queue_claim_free(struct claim *c);
+
+/* This process's name as a lease owner, unique among the daemons: "host:pid:nonce" (random() must be seeded). */
+void queue_make_owner(char *owner, size_t len);
 
 /* An update found the row locked by another session for lock_timeout (SQLSTATE 55P03). */
 #define QUEUE_LOCKED (-3)
@@ -61,6 +76,17 @@ void queue_claim_free(struct claim *c);
  */
 int queue_record_failure(PGconn *conn, const struct claim *c, const char *owner, bool failed,
 			 double delay, const char *error, long http_status, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * A 404 for c's run: when the run is stored (workflow_runs), it was deleted
+ * at Extend.  Then its queue row becomes done (its rows stay) and
+ * workflow_runs.deleted_at is set, the first time only.  Returns 2 when
+ * deleted_at was set now, 1 when it was set already, 0 when the run was
+ * never stored or the lease was lost (nothing changed: record the 404 as a
+ * failure), QUEUE_LOCKED, or -1 with err set.
+ */
+int queue_record_deleted(PGconn *conn, const struct claim *c, const char *owner, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Give back the lease of c, due now (shutdown, or a fetch not made); returns 0 or -1 with err set. */
@@ -104,6 +130,26 @@ int queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errle
  * (no scan of millions of finished runs).  Returns 0 or -1 with err set.
  */
 int queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * How many runs queue_claim() would claim now (due before due_before when
+ * it is not NULL), counted up to limit, into *out: the demand of a daemon
+ * that has no tokens to claim them with.  Returns 0 or -1 with err set.
+ */
+int queue_count_due(PGconn *conn, int limit, const char *due_before, long *out, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * --retry-failed: make the failed runs among run_ids (every failed run when
+ * n is 0) pending and due now, attempts counted from 0; last_error and
+ * last_http_status stay until the next attempt.  Wakes idle daemons.
+ * Returns a result the caller PQclear()s: row 0, column 3 is how many runs
+ * were made pending; each further row is a given ID that was not failed
+ * (column 1) and its state (column 2, NULL when not queued), in the order
+ * given.  NULL with err set on failure.
+ */
+PGresult *queue_retry_failed(PGconn *conn, const char *const *run_ids, size_t n, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* How much work is left; returns 0 or -1 with err set. */

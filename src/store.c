@@ -30,8 +30,8 @@
 
 static const char sql_queue[] =
 	"WITH b AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::float8[], $5::int[], "
-	"                               $6::text[], $7::smallint[], $8::timestamptz[], $9::text[]) "
-	"    AS b (run_id, gen, state, delay, polls, status, priority, lease, content_hash)), "
+	"                               $6::text[], $7::smallint[], $8::timestamptz[], $9::text[], $10::smallint[]) "
+	"    AS b (run_id, gen, state, delay, polls, status, priority, lease, content_hash, rechecks)), "
 	/* a queue row another session holds is skipped, not waited for: that run alone is tried later */
 	"l AS (SELECT run_id FROM sync_queue WHERE run_id = ANY ($1::text[]) FOR UPDATE SKIP LOCKED), "
 	"u AS ("
@@ -42,11 +42,14 @@ static const char sql_queue[] =
 	"    finished_at = CASE WHEN " SNAPSHOT_CURRENT " AND b.state = 'done' THEN now() END, "
 	"    polls = b.polls, attempts = 0, last_status = b.status, last_error = NULL, last_http_status = 200, "
 	"    priority = CASE WHEN " SNAPSHOT_CURRENT " THEN b.priority ELSE 0 END, "
+	"    listed_rechecks = CASE WHEN " SNAPSHOT_CURRENT " THEN b.rechecks ELSE 0 END, "
 	"    last_synced_at = now(), lease_owner = NULL, lease_expires_at = NULL "
 	"  FROM b "
 	"  WHERE q.run_id = ANY ($1::text[]) AND q.run_id = b.run_id AND q.run_id IN (SELECT run_id FROM l) "
-	"    AND q.lease_owner = $10 AND q.lease_expires_at = b.lease "
-	"  RETURNING q.run_id, b.content_hash) "
+	"    AND q.lease_owner = $11 AND q.lease_expires_at = b.lease "
+	"  RETURNING q.run_id, b.content_hash), "
+	/* a run deleted at Extend that a GET finds again exists again (stored as it is, or not) */
+	"d AS (UPDATE workflow_runs w SET deleted_at = NULL FROM u WHERE w.id = u.run_id AND w.deleted_at IS NOT NULL) "
 	"SELECT b.run_id, "
 	/* (a row deleted meanwhile may read 'locked' once, and 'lost' at the retry) */
 	"  CASE WHEN u.run_id IS NOT NULL THEN 'held' "
@@ -58,7 +61,7 @@ static const char sql_queue[] =
 	"FROM b LEFT JOIN u ON u.run_id = b.run_id";
 
 /* The queue statement's array parameters, in order, and the owner's. */
-enum { Q_RUN_ID, Q_GEN, Q_STATE, Q_DELAY, Q_POLLS, Q_STATUS, Q_PRIORITY, Q_LEASE, Q_HASH, Q_COLS };
+enum { Q_RUN_ID, Q_GEN, Q_STATE, Q_DELAY, Q_POLLS, Q_STATUS, Q_PRIORITY, Q_LEASE, Q_HASH, Q_RECHECKS, Q_COLS };
 
 /*
  * A history row for each run that is new, or whose status is not the last
@@ -208,13 +211,17 @@ out:
 	return rc;
 }
 
+/* The first run of an extractor version: see struct store_note. */
+static const char sql_note[] = "SELECT note_extractor_version($1, $2, $3, $4::jsonb, $5)";
+
 int
 store_prepare(PGconn *conn, char *err, size_t errlen)
 {
 	char name[64], sql[128];
 
 	if (prepare_one(conn, "store_queue", sql_queue, err, errlen) < 0 ||
-	    prepare_one(conn, "store_history", sql_history, err, errlen) < 0)
+	    prepare_one(conn, "store_history", sql_history, err, errlen) < 0 ||
+	    prepare_one(conn, "store_note_version", sql_note, err, errlen) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
 		snprintf(name, sizeof(name), "store_delete_%zu", i);
@@ -535,6 +542,110 @@ write_rows(struct pipeline *p, struct run_rows *const *rr, size_t n)
 	return pipeline_end(p);
 }
 
+/*
+ * Record the extractor versions it->notes name, each behind a savepoint:
+ * one that fails (a view the database refuses, a lock timeout) is rolled
+ * back alone, with its err set, and the run goes in all the same.  Three
+ * round trips a version, paid only at its first sight.  Returns 0, or -1
+ * when the transaction cannot go on (p->err set).
+ */
+static int
+note_versions(struct pipeline *p, struct store_item *it)
+{
+	static const char *const cols[] = { "processor_id", "processor_version_id", "processor_name", "config" };
+	char why[DB_ERR_SIZE];
+
+	for (size_t i = 0; i < it->nnotes; i++) {
+		struct store_note *nt = &it->notes[i];
+		const char *v[5];
+		PGresult *res;
+
+		for (int c = 0; c < 4; c++)
+			v[c] = normalize_cell(it->rr, T_PROCESSOR_RUNS, nt->row, normalize_col(T_PROCESSOR_RUNS, cols[c]));
+		v[4] = it->view_schema;
+		if (db_exec(p->conn, "SAVEPOINT store_note", p->err, p->errlen) < 0) {
+			p->failed = true;
+			return -1;
+		}
+		res = db_exec_prepared(p->conn, "store_note_version", 5, v, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+			nt->rc = 1;
+			snprintf(nt->view, sizeof(nt->view), "%s", PQgetvalue(res, 0, 0));
+			PQclear(res);
+			if (db_exec(p->conn, "RELEASE SAVEPOINT store_note", p->err, p->errlen) < 0) {
+				p->failed = true;
+				return -1;
+			}
+			continue;
+		}
+		db_error(p->conn, res, nt->err, sizeof(nt->err));
+		nt->rc = -1;
+		PQclear(res);
+		if (db_exec(p->conn, "ROLLBACK TO SAVEPOINT store_note", why, sizeof(why)) < 0) {
+			snprintf(p->err, p->errlen, "%s", nt->err);
+			p->failed = true;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Before the first note of a batch, the locks of the views of every
+ * extractor it writes rows of, in one pass in the order of their ids:
+ * whole for those it notes, shared for the others (the trigger on
+ * processor_runs takes them shared again, a no-op then).  Taken as they
+ * come, a batch noting P that writes rows of Q and one noting Q that
+ * writes rows of P would each wait for the other.  One round trip, paid
+ * only by a batch that notes a version.
+ */
+static int
+lock_views(struct pipeline *p, struct store_item *const *items, size_t n)
+{
+	static const char sql[] = "SELECT extracted_lock_views($1::text[], $2::text[])";
+	int c_id = normalize_col(T_PROCESSOR_RUNS, "processor_id"), c_type = normalize_col(T_PROCESSOR_RUNS, "type");
+	struct buf whole, shared;
+	const char *params[2];
+	int rc = 0;
+
+	buf_init(&whole, BULK_MAX_LITERAL);
+	buf_init(&shared, BULK_MAX_LITERAL);
+	if (buf_append(&whole, "{", 1) != 0 || buf_append(&shared, "{", 1) != 0)
+		rc = -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct run_rows *rr = items[i]->rr;
+
+		if (items[i]->rc != 1 || items[i]->unchanged)
+			continue;
+		for (size_t j = 0; j < items[i]->nnotes && rc == 0; j++) {
+			const char *id = normalize_cell(rr, T_PROCESSOR_RUNS, items[i]->notes[j].row, c_id);
+
+			if (id != NULL && pgarray_add(&whole, &id, 1, 1) != 0)
+				rc = -1;
+		}
+		for (size_t row = 0; row < rr->t[T_PROCESSOR_RUNS].nrows && rc == 0; row++) {
+			const char *id = normalize_cell(rr, T_PROCESSOR_RUNS, row, c_id);
+			const char *type = normalize_cell(rr, T_PROCESSOR_RUNS, row, c_type);
+
+			if (id != NULL && type != NULL && strcmp(type, "EXTRACT") == 0 && pgarray_add(&shared, &id, 1, 1) != 0)
+				rc = -1;
+		}
+	}
+	if (rc != 0 || buf_append(&whole, "}", 1) != 0 || buf_append(&shared, "}", 1) != 0) {
+		snprintf(p->err, p->errlen, "out of memory");
+		p->failed = true;
+		rc = -1;
+	} else {
+		params[0] = whole.data;
+		params[1] = shared.data;
+		pipeline_result(p, db_exec_params(p->conn, sql, 2, NULL, params, NULL, NULL, 0));
+		rc = p->failed ? -1 : 0;
+	}
+	buf_free(&whole);
+	buf_free(&shared);
+	return rc;
+}
+
 /* A pipeline's error as store_write_batch() reports it. */
 static int
 failure(const struct pipeline *p)
@@ -554,12 +665,14 @@ queue_params(struct bulk *bk, struct store_item *const *items, size_t n, const c
 	}
 	for (size_t r = 0; r < n; r++) {
 		const struct store_item *it = items[r];
-		char delay[32], polls[16], prio[8];
+		char delay[32], polls[16], prio[8], rechecks[16];
 		const char *v[Q_COLS];
 
 		snprintf(delay, sizeof(delay), "%.3f", it->next.delay);
 		snprintf(polls, sizeof(polls), "%d", it->next.polls);
 		snprintf(prio, sizeof(prio), "%d", it->next.priority);
+		snprintf(rechecks, sizeof(rechecks), "%d", it->next.listed_rechecks);
+		v[Q_RECHECKS] = rechecks;
 		v[Q_RUN_ID] = it->c->run_id;
 		v[Q_GEN] = it->c->gen;
 		v[Q_STATE] = it->next.state;
@@ -623,6 +736,8 @@ write_group(PGconn *conn, struct store_item *const *items, size_t n, const char 
 	for (size_t i = 0; i < n; i++) {
 		items[i]->rc = 0;	/* unless the lease held */
 		items[i]->unchanged = false;
+		for (size_t j = 0; j < items[i]->nnotes; j++)
+			items[i]->notes[j].rc = 0;
 	}
 	for (int row = 0; row < PQntuples(res); row++) {
 		struct claim key = { .run_id = PQgetvalue(res, row, 0) };
@@ -645,6 +760,26 @@ write_group(PGconn *conn, struct store_item *const *items, size_t n, const char 
 	for (size_t i = 0; i < n; i++) {
 		if (items[i]->rc == 1 && !items[i]->unchanged)
 			changed[nchanged++] = (struct run_rows *)items[i]->rr;
+	}
+	/*
+	 * Before the rows: the typed table of a view rebuilt now is there when
+	 * the trigger on processor_runs fills it from them.  Taking the view's
+	 * lock before the trigger takes it shared, a transaction never holds it
+	 * shared while it waits to take it whole (two daemons meeting the same
+	 * new version at once would each wait for the other); lock_views()
+	 * takes them all in order first.
+	 */
+	for (size_t i = 0; i < n; i++) {
+		if (items[i]->rc == 1 && !items[i]->unchanged && items[i]->nnotes > 0) {
+			if (lock_views(&p, items, n) < 0)
+				goto rollback;
+			break;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (items[i]->rc == 1 && !items[i]->unchanged && items[i]->nnotes > 0 &&
+		    note_versions(&p, items[i]) < 0)
+			goto rollback;
 	}
 	if (nchanged > 0 && write_rows(&p, changed, nchanged) < 0)
 		goto rollback;

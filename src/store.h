@@ -17,6 +17,7 @@ struct store_next {
 	double delay;		/* seconds until due again, when pending */
 	int polls;		/* consecutive in-motion fetches with this status */
 	int priority;		/* claim order: 1 in motion, 2 parked */
+	int listed_rechecks;	/* fetches in a row whose status was not the listed one (0: it agreed) */
 };
 
 /* Prepare the statements on a new connection; returns 0 or -1 with err set. */
@@ -31,6 +32,19 @@ int store_prepare(PGconn *conn, char *err, size_t errlen) __attribute__((warn_un
 /* A write not tried: the connection went away before its turn came (it failed nothing). */
 #define STORE_UNTRIED (-4)
 
+/*
+ * A processor run of an extractor version the loop has not seen recorded:
+ * note_extractor_version() records it, and rebuilds the extractor's views,
+ * in the transaction that stores the run.  A failure there is the note's
+ * alone (rolled back to a savepoint): the run is stored all the same.
+ */
+struct store_note {
+	size_t row;		/* the run's processor_runs row (T_PROCESSOR_RUNS) */
+	int rc;			/* 1 recorded (or known there already), -1 failed (err), 0 not tried */
+	char view[64];		/* the view it made or changed; "" when it changed none */
+	char err[DB_ERR_SIZE];
+};
+
 /* One run to write, and what became of it. */
 struct store_item {
 	const struct run_rows *rr;
@@ -40,6 +54,9 @@ struct store_item {
 				   STORE_UNTRIED */
 	bool unchanged;		/* written, and the stored snapshot was this one already: only the queue row changed */
 	char err[DB_ERR_SIZE];	/* why, when rc < 0 */
+	struct store_note *notes;	/* versions to record when the run's rows are written (the caller's) */
+	size_t nnotes;
+	const char *view_schema;	/* database.extracted_schema, when nnotes > 0 */
 };
 
 /*

@@ -18,8 +18,29 @@
 #include "schedule.h"
 #include "sweep.h"
 
+/* A page whose changes the database refused (a lock timeout, say) is read and applied again this often. */
+#define PAGE_TRIES 3
+
 /* After a refused key a one-time sweep gives up at once; a daemon's sweep waits this long. */
 #define AUTH_RETRY 30.0
+
+/* A sweep that deferred held rows is followed by the next one this soon (or discover.interval when sooner). */
+#define DEFERRED_RETRY 5.0
+
+/*
+ * Before a page was timed, a page is taken to come back in this long; a
+ * source counts for no more pages a second than SWEEP_PAGES_MAX.
+ */
+#define PAGE_SECONDS_FIRST 0.25
+#define SWEEP_PAGES_MAX 20
+
+/* A source that has never listed a run (a typo in discover.workflow_ids?) is named at most this often. */
+#define SILENT_WARN_EVERY 60.0
+
+/* Malformed summaries already logged, remembered by fingerprint: older ones may be logged again. */
+#define MALFORMED_REMEMBERED 1024
+/* New malformed summaries logged one by one from a page; the others of it in one line. */
+#define MALFORMED_LOGGED_PER_PAGE 10
 
 struct source {
 	struct sweeper *sw;
@@ -32,13 +53,22 @@ struct source {
 	bool gone;		/* dropped by a reload while running: freed when its request ends */
 	bool leased;		/* this sweeper holds the source's lease */
 	double next_at;		/* monotonic: try to start then */
+	double due_at;		/* monotonic: when the database said it is due (or another daemon's lease ends) */
 	int attempts;		/* consecutive failed sweeps */
 	int64_t cutoff_us;
 	bool has_high;
 	int64_t high_us;
+	bool ever_listed;	/* a sweep of it (this one, or one recorded before) has listed a run */
+	double silent_warned;	/* monotonic: when "never listed a run" was last logged; 0: never */
 	char **tokens;		/* page tokens seen in this sweep: one coming back means a loop */
 	size_t ntokens;
-	long long listed, enqueued, made_due, pages;
+	char *token;		/* the token of the page asked for now (NULL: the first) */
+	int page_tries;		/* failed applies of that page */
+	long long listed, enqueued, made_due, pages, malformed;
+	long long unchanged;	/* --enqueue-workflow/-batch: runs done and unchanged, not made due */
+	long long deferred;	/* queued runs of this sweep another session held: the mark stays below them */
+	bool deferred_untimed;	/* one of them had no usable updatedAt: the mark does not move */
+	int64_t deferred_min_us;
 };
 
 struct sweeper {
@@ -48,6 +78,11 @@ struct sweeper {
 	struct source **src;
 	size_t nsrc;
 	bool reconfigure;	/* a reload changed the sources: rebuild when none runs */
+	uint64_t logged[MALFORMED_REMEMBERED];	/* malformed summaries logged (discover_summary_key()) */
+	size_t nlogged;		/* used entries of logged[]; then the oldest is replaced */
+	size_t logged_next;
+	unsigned long long malformed_unreported;	/* for sweep_count_malformed() */
+	double page_seconds;	/* how long a list page takes, smoothed; 0 before the first */
 };
 
 static void
@@ -58,6 +93,9 @@ forget_tokens(struct source *src)
 	free(src->tokens);
 	src->tokens = NULL;
 	src->ntokens = 0;
+	free(src->token);
+	src->token = NULL;
+	src->page_tries = 0;
 }
 
 static void
@@ -216,6 +254,30 @@ sweep_running(const struct sweeper *s)
 	return false;
 }
 
+/* The pages a second the sweeps want; see sweep.h. */
+long
+sweep_demand(const struct sweeper *s, double now, double horizon)
+{
+	double page = s != NULL && s->page_seconds > 0 ? s->page_seconds : PAGE_SECONDS_FIRST;
+	long per_source = (long)ceil(1.0 / fmax(page, 1.0 / SWEEP_PAGES_MAX)), n = 0;
+
+	for (size_t i = 0; s != NULL && i < s->nsrc; i++) {
+		const struct source *src = s->src[i];
+
+		/* its page in the fetcher is counted there */
+		if (src->running)
+			n += per_source - 1;
+		else if (src->done_once || src->gone || src->next_at > now + horizon)
+			continue;
+		/* due soon by the database's word; while another daemon's lease runs, a page at the ready */
+		else if (src->due_at <= now + horizon)
+			n += per_source;
+		else
+			n++;
+	}
+	return n;
+}
+
 bool
 sweep_finished(const struct sweeper *s)
 {
@@ -288,10 +350,18 @@ static int
 submit_page(struct source *src, struct fetcher *f, const char *token)
 {
 	char path[6000];
+	char *copy = NULL;
 
 	if (discover_list_path(path, sizeof(path), src->sw->cfg->discover.page_size, src->workflow_id,
 			       src->batch_id, token) < 0)
 		return -1;
+	if (token != src->token) {
+		if (token != NULL && (copy = strdup(token)) == NULL)
+			return -1;
+		free(src->token);
+		src->token = copy;
+		src->page_tries = 0;
+	}
 	if (fetch_submit_list(f, path, src) < 0)
 		return -1;
 	src->running = true;
@@ -322,10 +392,12 @@ start(struct source *src, PGconn *conn, struct fetcher *f, double now)
 		if (rc == 0) {
 			log_debug("source \"%s\" is not due or is swept by another daemon; next look in %.1fs",
 				  src->name, wait);
+			src->due_at = now + wait;
 			/* a one-time sweep waits only for the other sweeper's lease: look again soon */
 			return now + fmax(0.2, fmin(wait, s->mode == SWEEP_DAEMON ? cfg->discover.interval : 1.0));
 		}
 		src->leased = true;
+		src->due_at = now;
 		/* a daemon keeps backing off across restarts; a one-time sweep gets its own tries */
 		if (s->mode == SWEEP_DAEMON && st.failures > src->attempts)
 			src->attempts = st.failures;
@@ -335,8 +407,10 @@ start(struct source *src, PGconn *conn, struct fetcher *f, double now)
 	src->cutoff_us = discover_cutoff(st.has_high_water, st.high_water_us, cfg->discover.overlap, has_since,
 					 since);
 	src->has_high = false;
+	src->ever_listed = st.has_high_water;
 	/* a one-time sweep that is tried again reports what all its tries changed */
-	src->listed = src->pages = 0;
+	src->listed = src->pages = src->malformed = src->deferred = 0;
+	src->deferred_untimed = false;
 	if (s->mode == SWEEP_DAEMON)
 		src->enqueued = src->made_due = 0;
 	forget_tokens(src);
@@ -392,6 +466,96 @@ token_seen(struct source *src, const char *token, bool *seen)
 	return 0;
 }
 
+/* True, the first time (of the last MALFORMED_REMEMBERED) that key is asked about. */
+static bool
+first_sight(struct sweeper *s, uint64_t key)
+{
+	for (size_t i = 0; i < s->nlogged; i++) {
+		if (s->logged[i] == key)
+			return false;
+	}
+	if (s->nlogged < MALFORMED_REMEMBERED) {
+		s->logged[s->nlogged++] = key;
+	} else {
+		s->logged[s->logged_next] = key;
+		s->logged_next = (s->logged_next + 1) % MALFORMED_REMEMBERED;
+	}
+	return true;
+}
+
+/*
+ * Log the malformed summaries of page that were not logged before (a few
+ * by name, the rest counted in one line), and describe one of them in
+ * note for the source's last_malformed.
+ */
+static void
+report_malformed(struct source *src, const struct list_page *page, char *note, size_t notelen)
+{
+	struct sweeper *s = src->sw;
+	size_t logged = 0, more = 0;
+
+	note[0] = '\0';
+	for (size_t i = 0; i < page->nskipped; i++) {
+		const struct skipped_summary *k = &page->skipped[i];
+
+		if (k->id != NULL)
+			snprintf(note, notelen, "skipped a summary with %s (\"%s\")", k->why, k->id);
+		else
+			snprintf(note, notelen, "skipped a summary with %s", k->why);
+		if (!first_sight(s, k->key))
+			continue;
+		if (logged++ >= MALFORMED_LOGGED_PER_PAGE) {
+			more++;
+			continue;
+		}
+		log_warning("skipped a malformed list summary of source \"%s\": %s%s%s%s", src->name, k->why,
+			    k->id != NULL ? " (\"" : "", k->id != NULL ? k->id : "", k->id != NULL ? "\")" : "");
+	}
+	for (size_t i = 0; i < page->nruns; i++) {
+		const struct run_summary *r = &page->runs[i];
+
+		if (r->malformed == NULL)
+			continue;
+		snprintf(note, notelen, "run \"%s\": %s", r->id, r->malformed);
+		if (!first_sight(s, discover_summary_key(r->id, strlen(r->id))))
+			continue;
+		if (logged++ >= MALFORMED_LOGGED_PER_PAGE) {
+			more++;
+			continue;
+		}
+		log_warning("malformed list summary of run \"%s\" in source \"%s\": %s; the run is kept and its "
+			    "fetch tells its state", r->id, src->name, r->malformed);
+	}
+	if (more > 0)
+		log_warning("%zu more malformed list summaries in a page of source \"%s\"", more, src->name);
+	src->malformed += (long long)page->nmalformed;
+	s->malformed_unreported += page->nmalformed;
+}
+
+/* Malformed summaries read since the last call; see sweep.h. */
+unsigned long long
+sweep_count_malformed(struct sweeper *s)
+{
+	unsigned long long n;
+
+	if (s == NULL)
+		return 0;
+	n = s->malformed_unreported;
+	s->malformed_unreported = 0;
+	return n;
+}
+
+/* What to check about a source that has never listed a run; see sweep.h. */
+const char *
+sweep_silent_hint(const char *source)
+{
+	if (strncmp(source, "workflow:", 9) == 0)
+		return "check the ID in discover.workflow_ids, the key's workspace (api.workspace_id) and discover.since";
+	if (strncmp(source, "batch:", 6) == 0)
+		return "check the batch ID and the key's workspace (api.workspace_id)";
+	return "the API key sees no run: check the key's workspace (api.workspace_id) and discover.since";
+}
+
 /* The whole sweep is over: say what it found, and when the next one is. */
 static void
 sweep_done(struct source *src)
@@ -403,12 +567,21 @@ sweep_done(struct source *src)
 	src->attempts = 0;
 	forget_tokens(src);
 	if (s->mode == SWEEP_DAEMON)
-		src->next_at = now_mono() + s->cfg->discover.interval;
+		src->next_at = now_mono() + (src->deferred > 0 ? fmin(s->cfg->discover.interval, DEFERRED_RETRY) :
+					     s->cfg->discover.interval);
 	else
 		src->done_once = true;
-	log_msg(src->enqueued + src->made_due > 0 || s->mode != SWEEP_DAEMON ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
-		"swept source \"%s\": listed %lld, enqueued %lld, made due %lld (%lld page%s)", src->name,
-		src->listed, src->enqueued, src->made_due, src->pages, src->pages == 1 ? "" : "s");
+	log_msg(src->enqueued + src->made_due + src->malformed > 0 || s->mode != SWEEP_DAEMON ? LOG_LEVEL_INFO :
+		LOG_LEVEL_DEBUG,
+		"swept source \"%s\": listed %lld, enqueued %lld, made due %lld, malformed %lld, deferred %lld "
+		"(%lld page%s)", src->name, src->listed, src->enqueued, src->made_due, src->malformed, src->deferred,
+		src->pages, src->pages == 1 ? "" : "s");
+	if (src->listed > 0)
+		src->ever_listed = true;
+	if (!src->ever_listed && (src->silent_warned == 0 || now_mono() - src->silent_warned >= SILENT_WARN_EVERY)) {
+		src->silent_warned = now_mono();
+		log_warning("source \"%s\" has never listed a run: %s", src->name, sweep_silent_hint(src->name));
+	}
 }
 
 /* A finished list request; see sweep.h. */
@@ -419,7 +592,8 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 	struct list_page *page = NULL;
 	struct apply_counts counts;
 	struct sweep_end end;
-	char why[NORMALIZE_ERR_SIZE + DB_ERR_SIZE];
+	struct malformed_note bad;
+	char why[NORMALIZE_ERR_SIZE + DB_ERR_SIZE], note[512];
 	char err[DB_ERR_SIZE];
 	enum sweep_outcome out = SWEEP_OK;
 	size_t cut;
@@ -427,6 +601,9 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 	int rc;
 
 	src->running = false;
+	/* answered pages only: a quick 429 or 5xx says nothing of how fast pages come */
+	if (r->http_status >= 200 && r->http_status < 300 && r->seconds >= 0)
+		s->page_seconds = s->page_seconds > 0 ? 0.7 * s->page_seconds + 0.3 * r->seconds : r->seconds;
 	if (src->gone) {
 		source_free(src);
 		return SWEEP_OK;
@@ -455,6 +632,10 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 		return SWEEP_OK;
 	}
 	src->pages++;
+	/* a malformed summary never fails the page: it is logged once, counted, and the sweep goes on */
+	report_malformed(src, page, note, sizeof(note));
+	bad.count = (long long)page->nmalformed;
+	bad.last = note;
 	cut = discover_page_cut(page, src->cutoff_us);
 	last = cut < page->nruns || page->next_token == NULL;
 	if (!last) {
@@ -470,20 +651,47 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 		}
 	}
 	for (size_t i = 0; i < cut; i++) {
+		/* a summary without a usable time moves nothing */
+		if (page->runs[i].updated_at == NULL)
+			continue;
 		if (!src->has_high || page->runs[i].updated_us > src->high_us)
 			src->high_us = page->runs[i].updated_us;
 		src->has_high = true;
 	}
 	end.has_new_high = src->has_high;
 	end.new_high_us = src->high_us;
+	/* the mark stays at or below every run a held row kept from its change (this page's: discover_apply()) */
+	if (src->deferred_untimed)
+		end.has_new_high = false;
+	else if (src->deferred > 0 && src->deferred_min_us < end.new_high_us)
+		end.new_high_us = src->deferred_min_us;
+	end.deferred_interval = fmin(s->cfg->discover.interval, DEFERRED_RETRY);
 	end.runs_listed = src->listed + (long long)cut;
-	end.interval = s->cfg->discover.interval;
+	end.malformed = src->malformed;
+	end.interval = src->deferred > 0 ? end.deferred_interval : s->cfg->discover.interval;
 	if (conn == NULL) {
 		sweep_fail(src, NULL, true, -1, "the database is unreachable");
 		goto out;
 	}
 	rc = discover_apply(conn, persistent(s) ? src->name : NULL, s->owner, s->cfg->sync.lease, page, cut,
-			    s->mode == SWEEP_ENQUEUE, last ? &end : NULL, &counts, err, sizeof(err));
+			    s->mode == SWEEP_ENQUEUE, &bad, last ? &end : NULL, &counts, err, sizeof(err));
+	if (rc < 0 && !db_broken(conn) && src->page_tries + 1 < PAGE_TRIES) {
+		/* a page, not the sweep: read it again (its token) and apply it then; what it counted is undone */
+		src->page_tries++;
+		log_warning("could not apply page %lld of source \"%s\" (try %d of %d, reading it again): %s",
+			    src->pages, src->name, src->page_tries, PAGE_TRIES, err);
+		src->pages--;
+		src->malformed -= (long long)page->nmalformed;
+		/* counted for the metric in this same call (report_malformed()): the page read again counts them */
+		s->malformed_unreported -= s->malformed_unreported < page->nmalformed ? s->malformed_unreported :
+					   page->nmalformed;
+		if (!last) {
+			free(src->tokens[--src->ntokens]);	/* its next token, which it will give again */
+		}
+		if (submit_page(src, f, src->token) < 0)
+			sweep_fail(src, conn, true, -1, "out of memory");
+		goto out;
+	}
 	if (rc < 0) {
 		snprintf(why, sizeof(why), "could not apply a list page: %s", err);
 		sweep_fail(src, conn, true, -1, why);
@@ -503,8 +711,20 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 		}
 		goto out;
 	}
+	if (counts.deferred > 0) {
+		log_info("deferred %lld run%s of source \"%s\" whose queue row another session holds (\"%s\"%s): "
+			 "the next sweep reads %s again", counts.deferred, counts.deferred == 1 ? "" : "s", src->name,
+			 counts.first_deferred, counts.deferred > 1 ? " and others" : "",
+			 counts.deferred == 1 ? "it" : "them");
+		if (src->deferred == 0 || counts.deferred_min_us < src->deferred_min_us)
+			src->deferred_min_us = counts.deferred_min_us;
+		src->deferred += counts.deferred;
+		src->deferred_untimed |= counts.deferred_untimed;
+	}
 	src->listed += (long long)cut;
-	src->enqueued += s->mode == SWEEP_ENQUEUE ? counts.total : counts.enqueued;
+	src->enqueued += s->mode == SWEEP_ENQUEUE ? counts.enqueued + counts.made_due : counts.enqueued;
+	if (s->mode == SWEEP_ENQUEUE)
+		src->unchanged += counts.total - counts.enqueued - counts.made_due - counts.deferred;
 	src->made_due += counts.made_due;
 	if (last) {
 		sweep_done(src);
@@ -560,7 +780,7 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 	struct sweeper *s = NULL;
 	struct budget *b = NULL;
 	char *key = NULL;
-	long long enqueued = 0;	/* counted on success only */
+	long long enqueued = 0, unchanged = 0;	/* counted on success only */
 	int rc = 2;
 
 	gethostname(host, sizeof(host) - 1);
@@ -593,6 +813,13 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 		struct fetch_result *r;
 		bool refused = false;
 
+		/*
+		 * Its demand: what the fetcher holds, and the pages it has yet to
+		 * list.  No transfer moves during the renewal (no wait hook here),
+		 * so a lower share set right after it is set before any request.
+		 */
+		if (budget_renew_due(b, now))
+			budget_set_demand(b, (long)fetch_busy(f) + sweep_demand(s, now, 0), now);
 		if (budget_renew(b, conn, cfg->api.rate_limit, now, err, sizeof(err)) < 0) {
 			log_error("could not take a share of the API budget: %s", err);
 			goto out;
@@ -624,16 +851,27 @@ sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, 
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < s->nsrc; i++)
+	for (size_t i = 0; i < s->nsrc; i++) {
 		enqueued += s->src[i]->enqueued;
-	if (mode == SWEEP_ENQUEUE) {
+		unchanged += s->src[i]->unchanged;
+	}
+	if (mode == SWEEP_ENQUEUE && unchanged > 0) {
+		printf("enqueued %lld run%s; %lld done and unchanged since fetched, not fetched again\n", enqueued,
+		       enqueued == 1 ? "" : "s", unchanged);
+	} else if (mode == SWEEP_ENQUEUE) {
 		printf("enqueued %lld run%s\n", enqueued, enqueued == 1 ? "" : "s");
 	} else {
 		for (size_t i = 0; i < s->nsrc; i++) {
 			const struct source *src = s->src[i];
 
-			printf("source \"%s\": listed %lld, enqueued %lld, made due %lld%s\n", src->name, src->listed,
-			       src->enqueued, src->made_due, src->gave_up ? " (failed)" : "");
+			char bad[48] = "";
+
+			if (src->malformed > 0)
+				snprintf(bad, sizeof(bad), ", malformed %lld", src->malformed);
+			printf("source \"%s\": listed %lld, enqueued %lld, made due %lld%s%s%s%s\n", src->name,
+			       src->listed, src->enqueued, src->made_due, bad, src->gave_up ? " (failed)" : "",
+			       src->ever_listed || src->gave_up ? "" : "; it has never listed a run: ",
+			       src->ever_listed || src->gave_up ? "" : sweep_silent_hint(src->name));
 		}
 	}
 	rc = sweep_failed(s) ? 2 : 0;

@@ -49,6 +49,12 @@ double sweep_poll(struct sweeper *s, PGconn *conn, struct fetcher *f, double now
 /* Handle a finished list request (r->kind FETCH_LIST), submitting the next page; r stays the caller's. */
 enum sweep_outcome sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetch_result *r);
 
+/*
+ * Malformed list summaries read since the last call (for a metric); a
+ * NULL s has none.
+ */
+unsigned long long sweep_count_malformed(struct sweeper *s);
+
 /* A list request taken back unsent or aborted (data from its result): its sweep is over, to be retried. */
 void sweep_cancelled(void *data);
 
@@ -61,6 +67,18 @@ bool sweep_failed(const struct sweeper *s);
 /* A sweep is waiting for a list request. */
 bool sweep_running(const struct sweeper *s);
 
+/*
+ * The list requests the sweeps could send in the next second: for each
+ * source sweeping now (but the page the fetcher holds) or due to start
+ * within horizon seconds, one page after another, as many as its pages
+ * take to come back (at least one); only one while another daemon holds
+ * its lease (it may end any moment, or not for minutes).  A NULL s wants
+ * none.  It counts in the daemon's demand for the shared
+ * budget: a sweep counted as one request would be dealt one token, one
+ * page a second, beside a busy daemon.
+ */
+long sweep_demand(const struct sweeper *s, double now, double horizon);
+
 /* Stopping: give back the leases of sweeps still running (their high-water marks stay). */
 void sweep_stop(struct sweeper *s, PGconn *conn);
 
@@ -70,5 +88,8 @@ void sweep_stop(struct sweeper *s, PGconn *conn);
  */
 int sweep_oneshot(const struct config *cfg, enum sweep_mode mode, char *const *ids, int nids, bool batches,
 		  PGconn *conn) __attribute__((warn_unused_result));
+
+/* What to check about a source (its name, "workflow:<id>" ...) that has never listed a run; static text. */
+const char *sweep_silent_hint(const char *source);
 
 #endif

@@ -11,10 +11,10 @@
 
 #include "clock.h"
 #include "db.h"
+#include "timing.h"
 #include "writer.h"
 
-/* The longest a database call of the thread waits: as long as the loop's own (DB_WAIT_MAX). */
-#define WRITER_WAIT_MAX 30.0
+/* The longest a database call of the thread waits is WRITER_WAIT_MAX (timing.h): as long as the loop's own. */
 
 /* How often a waiting call looks whether it must give up. */
 #define WRITER_POLL_MS 100

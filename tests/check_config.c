@@ -181,6 +181,7 @@ assert_config_eq(const struct config *a, const struct config *b)
 	ck_assert_str_eq(a->database.schema, b->database.schema);
 	ck_assert_int_eq(a->database.auto_migrate, b->database.auto_migrate);
 	ck_assert_int_eq(a->sync.claim_batch, b->sync.claim_batch);
+	ck_assert_int_eq(a->sync.max_pending_bytes, b->sync.max_pending_bytes);
 	ck_assert_double_eq(a->sync.idle_poll, b->sync.idle_poll);
 	ck_assert_double_eq(a->sync.lease, b->sync.lease);
 	ck_assert_double_eq(a->sync.active_poll_min, b->sync.active_poll_min);
@@ -190,6 +191,7 @@ assert_config_eq(const struct config *a, const struct config *b)
 	ck_assert_double_eq(a->sync.retry_max, b->sync.retry_max);
 	ck_assert_int_eq(a->sync.max_attempts, b->sync.max_attempts);
 	ck_assert_int_eq(a->sync.store_file_contents, b->sync.store_file_contents);
+	ck_assert_int_eq(a->sync.history_days, b->sync.history_days);
 	ck_assert_int_eq(a->log.level, b->log.level);
 }
 
@@ -211,8 +213,10 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(d->api.max_response_size, 67108864LL);
 	ck_assert_str_eq(d->database.conninfo, "");
 	ck_assert_str_eq(d->database.schema, "extend");
+	ck_assert_str_eq(d->database.extracted_schema, "extend_extracted");
 	ck_assert(d->database.auto_migrate);
 	ck_assert_int_eq(d->sync.claim_batch, 64);
+	ck_assert_int_eq(d->sync.max_pending_bytes, 2147483648LL);
 	ck_assert_double_eq(d->sync.idle_poll, 5.0);
 	ck_assert_double_eq(d->sync.lease, 300.0);
 	ck_assert_double_eq(d->sync.active_poll_min, 1.0);
@@ -222,6 +226,7 @@ START_TEST(test_defaults)
 	ck_assert_double_eq(d->sync.retry_max, 300.0);
 	ck_assert_int_eq(d->sync.max_attempts, 12);
 	ck_assert(d->sync.store_file_contents);
+	ck_assert_int_eq(d->sync.history_days, 0);
 	ck_assert_int_eq(d->log.level, LOG_LEVEL_INFO);
 	config_free(NULL);
 }
@@ -289,6 +294,7 @@ START_TEST(test_every_key)
 		"};\n"
 		"sync: {\n"
 		"  claim_batch = 7;\n"
+		"  max_pending_bytes = 5000000000L;\n"
 		"  idle_poll = 2.5;\n"
 		"  lease = 45.0;\n"
 		"  active_poll_min = 0.5;\n"
@@ -298,6 +304,7 @@ START_TEST(test_every_key)
 		"  retry_max = 120.0;\n"
 		"  max_attempts = 5;\n"
 		"  store_file_contents = false;\n"
+		"  history_days = 90;\n"
 		"};\n"
 		"log: {\n"
 		"  level = \"debug\";\n"
@@ -316,6 +323,7 @@ START_TEST(test_every_key)
 	ck_assert_str_eq(cfg->database.schema, "extend_2");
 	ck_assert(!cfg->database.auto_migrate);
 	ck_assert_int_eq(cfg->sync.claim_batch, 7);
+	ck_assert_int_eq(cfg->sync.max_pending_bytes, 5000000000LL);
 	ck_assert_double_eq(cfg->sync.idle_poll, 2.5);
 	ck_assert_double_eq(cfg->sync.lease, 45.0);
 	ck_assert_double_eq(cfg->sync.active_poll_min, 0.5);
@@ -325,6 +333,7 @@ START_TEST(test_every_key)
 	ck_assert_double_eq(cfg->sync.retry_max, 120.0);
 	ck_assert_int_eq(cfg->sync.max_attempts, 5);
 	ck_assert(!cfg->sync.store_file_contents);
+	ck_assert_int_eq(cfg->sync.history_days, 90);
 	ck_assert_int_eq(cfg->log.level, LOG_LEVEL_DEBUG);
 }
 END_TEST
@@ -373,6 +382,11 @@ static const struct bad_value out_of_range[] = {
 	{ "sync", "retry_max", "1e9" },
 	{ "sync", "max_attempts", "0" },
 	{ "sync", "max_attempts", "1001" },
+	{ "sync", "history_days", "-1" },
+	{ "sync", "history_days", "36501" },
+	{ "sync", "max_pending_bytes", "1048575" },
+	{ "sync", "max_pending_bytes", "-1" },
+	{ "sync", "max_pending_bytes", "2147483648" },
 };
 
 START_TEST(test_out_of_range)
@@ -394,7 +408,8 @@ START_TEST(test_range_limits)
 {
 	struct config *cfg = load_ok("api: { rate_limit = 0.01; max_in_flight = 1000; timeout = 86400.0;\n"
 				     "  max_response_size = 1024; };\n"
-				     "sync: { claim_batch = 10000; max_attempts = 1; lease = 604800.0; };\n");
+				     "sync: { claim_batch = 10000; max_attempts = 1; lease = 604800.0;\n"
+				     "  max_pending_bytes = 1048576; };\n");
 
 	ck_assert_double_eq(cfg->api.rate_limit, 0.01);
 	ck_assert_int_eq(cfg->api.max_in_flight, 1000);
@@ -402,6 +417,7 @@ START_TEST(test_range_limits)
 	ck_assert_int_eq(cfg->api.max_response_size, 1024);
 	ck_assert_int_eq(cfg->sync.claim_batch, 10000);
 	ck_assert_int_eq(cfg->sync.max_attempts, 1);
+	ck_assert_int_eq(cfg->sync.max_pending_bytes, 1048576);
 }
 END_TEST
 
@@ -641,6 +657,32 @@ START_TEST(test_schema_name)
 }
 END_TEST
 
+/* database.extracted_schema: an identifier of up to 63 bytes (no channel name to fit), not the daemon's schema. */
+START_TEST(test_extracted_schema)
+{
+	const char *path, *err;
+
+	ck_assert_str_eq(load_ok("database: { extracted_schema = \"views\"; };\n")->database.extracted_schema, "views");
+	ck_assert_str_eq(load_ok("database: { extracted_schema = "
+				 "\"abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_012345678\"; };\n")
+				 ->database.extracted_schema,
+			 "abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_012345678");
+	err = load_fail("database: { extracted_schema = "
+			"\"abcdefghijklmnopqrstuvwxyz_abcdefghijklmnopqrstuvwxyz_0123456789\"; };\n", &path);
+	ck_assert_ptr_nonnull(strstr(err, "database.extracted_schema"));
+	err = load_fail("database: { extracted_schema = \"Bad-Name\"; };\n", &path);
+	ck_assert_ptr_nonnull(strstr(err, "database.extracted_schema"));
+	err = load_fail("database: { extracted_schema = \"\"; };\n", &path);
+	ck_assert_ptr_nonnull(strstr(err, "database.extracted_schema"));
+	err = load_fail("database: { schema = \"views\"; extracted_schema = \"views\"; };\n", &path);
+	ck_assert_ptr_nonnull(strstr(err, "must not be database.schema"));
+	err = load_fail("database: { extracted_schema = \"pg_views\"; };\n", &path);
+	ck_assert_ptr_nonnull(strstr(err, "must not begin with \"pg_\""));
+	err = load_fail("database: { schema = \"pg_extend\"; };\n", &path);
+	ck_assert_ptr_nonnull(strstr(err, "must not begin with \"pg_\""));
+}
+END_TEST
+
 START_TEST(test_other_strings)
 {
 	const char *path, *err;
@@ -653,6 +695,19 @@ START_TEST(test_other_strings)
 	ck_assert_ptr_nonnull(strstr(err, "api.workspace_id"));
 	ck_assert_int_eq(load_ok("log: { level = \"error\"; };")->log.level, LOG_LEVEL_ERROR);
 	ck_assert_int_eq(load_ok("log: { level = \"warning\"; };")->log.level, LOG_LEVEL_WARNING);
+}
+END_TEST
+
+/* "%i" in log.metrics_file: the configuration file's name without ".conf" (a template instance's name). */
+START_TEST(test_metrics_file_instance)
+{
+	const char *dir = make_tmp_dir();
+	const char *books = write_file_in(dir, "books.conf", "log: { metrics_file = \"/m/extend_syncd_%i.prom\"; };\n");
+	const char *other = write_file_in(dir, "other", "log: { metrics_file = \"/m/%i/%i-%x.prom\"; };\n");
+
+	ck_assert_str_eq(load_path_ok(books)->log.metrics_file, "/m/extend_syncd_books.prom");
+	ck_assert_str_eq(load_path_ok(other)->log.metrics_file, "/m/other/other-%x.prom");
+	ck_assert_str_eq(load_ok("log: { metrics_file = \"/m/plain.prom\"; };")->log.metrics_file, "/m/plain.prom");
 }
 END_TEST
 
@@ -821,6 +876,8 @@ config_suite(void)
 	tcase_add_test(tc, test_poll_order);
 	tcase_add_loop_test(tc, test_schema_name, 0, (int)(sizeof(schemas) / sizeof(schemas[0])));
 	tcase_add_test(tc, test_other_strings);
+	tcase_add_test(tc, test_metrics_file_instance);
+	tcase_add_test(tc, test_extracted_schema);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("api key");

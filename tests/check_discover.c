@@ -143,16 +143,8 @@ START_TEST(test_parse_page_refused)
 		"{\"success\": false, \"workflowRuns\": []}",
 		"{\"success\": true}",
 		"{\"success\": true, \"workflowRuns\": {}}",
-		"{\"workflowRuns\": [{\"status\": \"PENDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}]}",
-		"{\"workflowRuns\": [{\"id\": \"../etc\", \"status\": \"PENDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}]}",
-		"{\"workflowRuns\": [{\"id\": \"workflow_run_A\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}]}",
-		"{\"workflowRuns\": [{\"id\": \"workflow_run_A\", \"status\": \"\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}]}",
-		"{\"workflowRuns\": [{\"id\": \"workflow_run_A\", \"status\": \"PENDING\"}]}",
-		"{\"workflowRuns\": [{\"id\": \"workflow_run_A\", \"status\": \"PENDING\", \"updatedAt\": \"soon\"}]}",
-		"{\"workflowRuns\": [{\"id\": \"workflow_run_A\", \"status\": \"PENDING\", \"updatedAt\": 1746752400}]}",
 		"{\"workflowRuns\": [], \"nextPageToken\": 7}",
 		"{\"workflowRuns\": [], \"nextPageToken\": \"a\\nb\"}",
-		"{\"workflowRuns\": [null]}",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -163,6 +155,119 @@ START_TEST(test_parse_page_refused)
 		ck_assert_msg(rc == -EINVAL, "accepted (%d): %s", rc, bad[i]);
 		ck_assert_ptr_null(p);
 		ck_assert_msg(strlen(err) > 10, "no readable reason for: %s", bad[i]);
+	}
+}
+END_TEST
+
+/*
+ * One malformed summary never refuses the page: one without a valid ID is
+ * skipped, one with a valid ID is kept with what it lacks; both counted.
+ */
+START_TEST(test_parse_page_malformed)
+{
+	static const struct {
+		const char *elem;
+		const char *id;		/* kept as this run, or NULL: skipped */
+		bool status, time;	/* what a kept one still has */
+	} cases[] = {
+		{ "null", NULL, false, false },
+		{ "42", NULL, false, false },
+		{ "\"workflow_run_A\"", NULL, false, false },
+		{ "[]", NULL, false, false },
+		{ "{}", NULL, false, false },
+		{ "{\"status\": \"PENDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}", NULL, false, false },
+		{ "{\"id\": null, \"status\": \"PENDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}", NULL, false, false },
+		{ "{\"id\": 7, \"status\": \"PENDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}", NULL, false, false },
+		{ "{\"id\": \"\", \"status\": \"PENDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}", NULL, false, false },
+		{ "{\"id\": \"../etc\", \"status\": \"PENDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}", NULL, false, false },
+		{ "{\"id\": \"workflow_run_A\\u0000B\", \"status\": \"PENDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}",
+		  NULL, false, false },
+		{ "{\"id\": \"workflow_run_A\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}", "workflow_run_A", false, true },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}", "workflow_run_A",
+		  false, true },
+		{ "{\"id\": \"workflow_run_A\", \"status\": 3, \"updatedAt\": \"2025-05-09T01:00:00Z\"}", "workflow_run_A",
+		  false, true },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"A\\nB\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}",
+		  "workflow_run_A", false, true },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"PE\\u0000NDING\", \"updatedAt\": \"2025-05-09T01:00:00Z\"}",
+		  "workflow_run_A", false, true },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"PENDING\"}", "workflow_run_A", true, false },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"PENDING\", \"updatedAt\": null}", "workflow_run_A", true, false },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"PENDING\", \"updatedAt\": \"\"}", "workflow_run_A", true, false },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"PENDING\", \"updatedAt\": \"soon\"}", "workflow_run_A", true, false },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"PENDING\", \"updatedAt\": 1746752400}", "workflow_run_A", true,
+		  false },
+		{ "{\"id\": \"workflow_run_A\", \"status\": \"PENDING\", \"updatedAt\": \"2025-02-30T01:00:00Z\"}",
+		  "workflow_run_A", true, false },
+		{ "{\"id\": \"workflow_run_A\", \"status\": [], \"updatedAt\": {}}", "workflow_run_A", false, false },
+	};
+	char big[70000];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char body[1024];
+		struct list_page *p;
+
+		/* between two valid summaries, on a page with a next one */
+		snprintf(body, sizeof(body), "{\"workflowRuns\": [{\"id\": \"workflow_run_X\", \"status\": \"PROCESSED\", "
+			 "\"updatedAt\": \"2025-05-09T02:00:00Z\"}, %s, {\"id\": \"workflow_run_Y\", \"status\": "
+			 "\"PROCESSED\", \"updatedAt\": \"2025-05-09T00:00:00Z\"}], \"nextPageToken\": \"t\"}", cases[i].elem);
+		p = parse_ok(body);
+		ck_assert_uint_eq(p->nmalformed, 1);
+		ck_assert_str_eq(p->next_token, "t");
+		ck_assert_str_eq(p->runs[0].id, "workflow_run_X");
+		ck_assert_ptr_null(p->runs[0].malformed);
+		if (cases[i].id == NULL) {
+			ck_assert_msg(p->nruns == 2 && p->nskipped == 1, "not skipped: %s", cases[i].elem);
+			ck_assert_str_eq(p->runs[1].id, "workflow_run_Y");
+			ck_assert(strlen(p->skipped[0].why) > 5);
+		} else {
+			const struct run_summary *r = &p->runs[1];
+
+			ck_assert_msg(p->nruns == 3 && p->nskipped == 0, "not kept: %s", cases[i].elem);
+			ck_assert_str_eq(r->id, cases[i].id);
+			ck_assert_ptr_nonnull(r->malformed);
+			ck_assert_msg((r->status != NULL) == cases[i].status, "status of %s", cases[i].elem);
+			ck_assert_msg((r->updated_at != NULL) == cases[i].time, "time of %s", cases[i].elem);
+			if (!cases[i].time)
+				ck_assert(r->updated_us == INT64_MAX);
+			/* treated as newest: it never stops a sweep */
+			ck_assert_uint_eq(discover_page_cut(p, 1746752400000000LL), 2);
+		}
+		discover_page_free(p);
+	}
+
+	/* a huge id: skipped, shown cut short; the same id gets the same key, another id another */
+	{
+		struct list_page *p;
+		size_t blen = 3 * sizeof(big) + 512;
+		char *body = malloc(blen);
+		uint64_t key;
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		ck_assert_ptr_nonnull(body);
+		snprintf(body, blen, "{\"workflowRuns\": [{\"id\": \"%s\", \"status\": \"PENDING\", "
+			 "\"updatedAt\": \"2025-05-09T01:00:00Z\"}, {\"id\": \"%s\"}, {\"id\": \"y%s\"}]}", big, big, big + 1);
+		p = parse_ok(body);
+		ck_assert_uint_eq(p->nskipped, 3);
+		ck_assert_uint_eq(p->nmalformed, 3);
+		ck_assert(strlen(p->skipped[0].id) < 100);
+		key = p->skipped[0].key;
+		ck_assert(p->skipped[1].key == key);
+		ck_assert(p->skipped[2].key != key);
+		discover_page_free(p);
+		free(body);
+	}
+
+	/* one run twice, one of them malformed: both kept (the statement keeps the newest valid one) */
+	{
+		struct list_page *p = parse_ok("{\"workflowRuns\": [{\"id\": \"workflow_run_D\", \"status\": \"DONE\", "
+					       "\"updatedAt\": null}, {\"id\": \"workflow_run_D\", \"status\": \"PROCESSED\", "
+					       "\"updatedAt\": \"2025-05-09T01:00:00Z\"}]}");
+
+		ck_assert_uint_eq(p->nruns, 2);
+		ck_assert_uint_eq(p->nmalformed, 1);
+		discover_page_free(p);
 	}
 }
 END_TEST
@@ -325,6 +430,7 @@ discover_suite(void)
 	tcase_add_test(tc, test_list_path);
 	tcase_add_test(tc, test_parse_page);
 	tcase_add_test(tc, test_parse_page_refused);
+	tcase_add_test(tc, test_parse_page_malformed);
 	tcase_add_test(tc, test_stop_rule);
 	tcase_add_test(tc, test_config_keys);
 	tcase_add_test(tc, test_config_refused);

@@ -1660,6 +1660,36 @@ START_TEST(test_long_fraction_and_exponent)
 }
 END_TEST
 
+/*
+ * A number a double cannot hold but PostgreSQL's numeric can (1e400 is
+ * infinite as a double) stays in raw as written; its column is NULL.
+ * Beyond what numeric holds, and json-c's NaN and Infinity, raw has null.
+ */
+START_TEST(test_numbers_beyond_double)
+{
+	static const char *const kept[] = { "1e400", "-1e400", "1.5E+1000", "1e-400", "5e-310" };
+
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		char body[512], want[64];
+		struct run_rows *rr;
+
+		snprintf(body, sizeof(body), RUN_OPEN "\"status\": \"PENDING\", \"usage\": {\"credits\": %s}}}", kept[i]);
+		rr = norm_ok(body, strlen(body), "workflow_run_T1", true);
+		snprintf(want, sizeof(want), "\"credits\":%s}", kept[i]);
+		ck_assert_msg(strstr(cell(rr, T_RUNS, 0, "raw"), want) != NULL, "%s: raw %s", kept[i],
+			      cell(rr, T_RUNS, 0, "raw"));
+	}
+	{
+		static const char body[] = RUN_OPEN "\"status\": \"PENDING\", \"usage\": {\"credits\": 1e400}, "
+			"\"metadata\": {\"far\": 1e1001, \"nan\": NaN, \"inf\": -Infinity}}}";
+		struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_T1", true);
+
+		ck_assert_ptr_null(cell(rr, T_RUNS, 0, "credits"));
+		ck_assert_str_eq(cell(rr, T_RUNS, 0, "metadata"), "{\"far\":null,\"nan\":null,\"inf\":null}");
+	}
+}
+END_TEST
+
 /* --- the fast parser: what it takes, it reads exactly as json-c does; the rest it leaves to json-c --- */
 
 /*
@@ -1905,8 +1935,8 @@ START_TEST(test_content_hash_pinned)
 		  "6d6a46cf6fe279abfc68f06328ebb08c6429be1c067965729faaf647c9e76105" },
 		{ "bulk/tricky.json", "2f983879d5ab1046c7256cbf3d4e6519eea1f605172bef16a52d1a032baa91c6",
 		  "78f2421dd6759d2ef39269240742638f9d4341e930c9668c58886b183ada9d55" },
-		{ "edge/workflow_run_Edge000001.json", "f6a0ddf1062250bcfb19e6d3265737c5f69af6541668bbaef5675506b554de27",
-		  "f21c0ac2fd47d902ec5cb49ee222e6db6caea9abf3fef6d55668ff58145a9901" },
+		{ "edge/workflow_run_Edge000001.json", "424a749f25ed6d5e4066b19960666a8db6ae090d4455c0e8bc4d3f52985ac0d8",
+		  "6733b8c0dee2a3e10c6ccf8f109001b370d5b92d49bff4dd92ad8ecbbafa2750" },
 	};
 
 	for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]); i++) {
@@ -2189,7 +2219,8 @@ START_TEST(test_extracted_fields_all_columns)
 		C_TEXT("processor_run_id", "dpr_Rev0001aaaa"), C_TEXT("processor_name", "Invoice Extractor"),
 		C_TEXT("path", "total"), C_TEXT("value", "null"), C_NULL("value_text"), C_NULL("value_number"),
 		C_TEXT("ocr_confidence", "0.31"), C_TEXT("logprobs_confidence", "0.4"), C_NULL("review_agent_score"),
-		C_NULL("citation_pages"), C_TEXT("edited", "false"), C_NULL("initial_value"),
+		C_NULL("citation_pages"), C_TEXT("edited", "false"), C_NULL("initial_value"), C_NULL("value_date"),
+		C_NULL("value_boolean"),
 	};
 	const struct cell_exp spl[] = {
 		C_TEXT("run_id", "workflow_run_Spl0001aaaa"), C_TEXT("processor_ordinal", "2"), C_TEXT("ordinal", "0"),
@@ -2197,7 +2228,7 @@ START_TEST(test_extracted_fields_all_columns)
 		C_TEXT("path", "total"), C_TEXT("value", "20.0"), C_TEXT("value_text", "20.0"),
 		C_TEXT("value_number", "20.0"), C_TEXT("ocr_confidence", "0.9"), C_TEXT("logprobs_confidence", "0.9"),
 		C_NULL("review_agent_score"), C_NULL("citation_pages"), C_TEXT("edited", "false"),
-		C_NULL("initial_value"),
+		C_NULL("initial_value"), C_NULL("value_date"), C_NULL("value_boolean"),
 	};
 
 	expect_all_cells(rr, T_FIELDS, 0, rev, NEXP(rev));
@@ -2206,6 +2237,39 @@ START_TEST(test_extracted_fields_all_columns)
 	ck_assert_str_eq(cell(rr, T_FIELDS, 0, "processor_ordinal"), "1");
 	ck_assert_str_eq(cell(rr, T_FIELDS, 0, "value_number"), "10.0");
 	expect_all_cells(rr, T_FIELDS, 1, spl, NEXP(spl));
+}
+END_TEST
+
+/* value_date only for a real ISO date YYYY-MM-DD, value_boolean only for a JSON boolean. */
+START_TEST(test_extracted_fields_dates_booleans)
+{
+	static const char body[] = "{\"success\": true, \"workflowRun\": {\"id\": \"workflow_run_D1\", "
+		"\"status\": \"PROCESSED\", \"outputs\": [{\"id\": \"dpr_D1\", \"type\": \"EXTRACT\", "
+		"\"output\": {\"value\": {\"d\": \"2025-02-28\", \"leap\": \"2024-02-29\", \"y2000\": \"2000-02-29\", "
+		"\"feb31\": \"2025-02-31\", \"not_leap\": \"2023-02-29\", \"y1900\": \"1900-02-29\", "
+		"\"apr31\": \"2025-04-31\", \"month13\": \"2025-13-01\", \"day0\": \"2025-01-00\", "
+		"\"year0\": \"0000-01-01\", \"short\": \"2025-2-3\", \"time\": \"2025-02-03T10:00:00Z\", "
+		"\"slashes\": \"31/02/2025\", \"sign\": \"+025-02-03\", \"num\": 20250203, "
+		"\"t\": true, \"f\": false, \"text_true\": \"true\", \"nothing\": null, "
+		"\"list\": [\"2025-12-31\", false]}, \"metadata\": {}}}]}}";
+	struct run_rows *rr = norm_ok(body, strlen(body), "workflow_run_D1", true);
+	static const char *const no_date[] = { "feb31", "not_leap", "y1900", "apr31", "month13", "day0", "year0",
+		"short", "time", "slashes", "sign", "num", "t", "f", "text_true", "nothing" };
+
+	field_is(rr, "d", "value_date", "2025-02-28");
+	field_is(rr, "leap", "value_date", "2024-02-29");
+	field_is(rr, "y2000", "value_date", "2000-02-29");
+	field_is(rr, "list[0]", "value_date", "2025-12-31");
+	for (size_t i = 0; i < NEXP(no_date); i++)
+		field_is(rr, no_date[i], "value_date", NULL);
+	field_is(rr, "feb31", "value_text", "2025-02-31");
+	field_is(rr, "t", "value_boolean", "true");
+	field_is(rr, "f", "value_boolean", "false");
+	field_is(rr, "list[1]", "value_boolean", "false");
+	field_is(rr, "text_true", "value_boolean", NULL);
+	field_is(rr, "d", "value_boolean", NULL);
+	field_is(rr, "nothing", "value_boolean", NULL);
+	field_is(rr, "num", "value_boolean", NULL);
 }
 END_TEST
 
@@ -2416,6 +2480,7 @@ normalize_suite(void)
 	tcase_add_test(tc, test_extracted_fields_current);
 	tcase_add_test(tc, test_extracted_fields_legacy);
 	tcase_add_test(tc, test_extracted_fields_all_columns);
+	tcase_add_test(tc, test_extracted_fields_dates_booleans);
 	tcase_add_test(tc, test_classifications_and_splits);
 	suite_add_tcase(s, tc);
 
@@ -2440,6 +2505,7 @@ normalize_suite(void)
 	tcase_add_test(tc, test_timestamps);
 	tcase_add_test(tc, test_numbers);
 	tcase_add_test(tc, test_big_integers);
+	tcase_add_test(tc, test_numbers_beyond_double);
 	tcase_add_test(tc, test_long_fraction_and_exponent);
 	suite_add_tcase(s, tc);
 

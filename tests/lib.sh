@@ -67,7 +67,8 @@ find_pg_bin() {
 	return 1
 }
 
-# Start a cluster listening only on a Unix socket in $T/sock; exports PGHOST, PGUSER, PGDATABASE.
+# Start a cluster listening on a Unix socket in $T/sock; exports PGHOST, PGUSER, PGDATABASE.  pg_start tcp also
+# listens on 127.0.0.1, on a free port it exports as PGPORT.
 pg_start() {
 	PG_BIN=$(find_pg_bin) || skip "no PostgreSQL server binaries (initdb) found"
 	if [ "$(id -u)" = 0 ]; then
@@ -77,11 +78,21 @@ pg_start() {
 	[ "$(id -u)" = 0 ] && chown postgres "$T/pg" "$T/sock"
 	as_pg "$PG_BIN/initdb" -D "$T/pg" -U postgres --auth=trust -E UTF8 --locale=C >"$T/initdb.log" 2>&1 ||
 		{ cat "$T/initdb.log"; return 1; }
-	as_pg "$PG_BIN/pg_ctl" -D "$T/pg" -w -t 60 -l "$T/pg/server.log" \
-		-o "-k $T/sock -c listen_addresses= -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
-		start >/dev/null || { cat "$T/pg/server.log"; return 1; }
-	export PGHOST="$T/sock" PGUSER=postgres PGDATABASE=extend_test
 	unset PGPORT PGSERVICE PGPASSWORD || true
+	listen="-c listen_addresses="
+	for try in 1 2 3 4 5; do
+		if [ "${1:-}" = tcp ]; then
+			# a port another test's cluster may take first: then another one
+			PGPORT=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000 ))
+			listen="-p $PGPORT -c listen_addresses=127.0.0.1"
+		fi
+		as_pg "$PG_BIN/pg_ctl" -D "$T/pg" -w -t 60 -l "$T/pg/server.log" \
+			-o "-k $T/sock $listen -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+			start >/dev/null && break
+		[ "${1:-}" = tcp ] && [ "$try" -lt 5 ] || { cat "$T/pg/server.log"; return 1; }
+	done
+	export PGHOST="$T/sock" PGUSER=postgres PGDATABASE=extend_test
+	[ "${1:-}" != tcp ] || export PGPORT
 	as_pg "$PG_BIN/createdb" -h "$PGHOST" -U postgres extend_test
 }
 
@@ -90,16 +101,122 @@ mock_stop() {
 	MOCK_PID=""
 }
 
+# The body of fixture $1 (tests/data/runs/$1.json) as run $2, on stdout.
+fixture_as() {
+	src="$TEST_DATA_DIR/runs/$1.json"
+	from=$(sed -n 's/^    "id": "\(workflow_run_[A-Za-z0-9_-]*\)".*/\1/p' "$src")
+	sed "s/$from/$2/g" "$src"
+}
+
 # Copies of a final fixture under new IDs: final_runs DIR PREFIX COUNT [FIXTURE] (IDs PREFIX0001 ...).
 final_runs() {
-	src="$TEST_DATA_DIR/runs/${4:-rejected}.json"
-	from=$(sed -n 's/^    "id": "\(workflow_run_[A-Za-z0-9_-]*\)".*/\1/p' "$src")
 	i=1
 	while [ "$i" -le "$3" ]; do
 		id=$(printf '%s%04d' "$2" "$i")
-		sed "s/$from/$id/g" "$src" >"$1/$id.json"
+		fixture_as "${4:-rejected}" "$id" >"$1/$id.json"
 		i=$((i + 1))
 	done
+}
+
+# The runs of a chaos: chaos_runs DIR FINAL PREFIX [DIVISOR] serves from DIR (scripts, and their bodies in
+# DIR/bodies) runs workflow_run_PREFIX{Fin,Mov,Rev,Slow,Err,Gone}NNNN, and copies the body each serves last into
+# FINAL: 120 final as they are, 50 moving through PENDING, a 503 and PROCESSING to one of five final bodies, 30
+# parked in review then processed, 40 answered slowly, 30 failing with 500 for ever and 10 answered 404, each
+# count divided by DIVISOR (default 1).  Sets chaos_total (runs made), chaos_done (runs that must end done),
+# chaos_err and chaos_gone.
+chaos_runs() {
+	div=${4:-1}
+	mkdir -p "$1/bodies" "$2"
+	for i in $(seq -f '%04g' 1 $((120 / div))); do
+		fixture_as processed_extract "workflow_run_$3Fin$i" >"$1/workflow_run_$3Fin$i.json"
+		cp "$1/workflow_run_$3Fin$i.json" "$2/workflow_run_$3Fin$i.json"
+	done
+	# PENDING a few times, PROCESSING a few times, then final (the last line repeats)
+	set -- "$1" "$2" "$3" "$div" splitter legacy_extract rejected failed spreadsheet
+	for n in $(seq 1 $((50 / div))); do
+		id=$(printf 'workflow_run_%sMov%04d' "$3" "$n")
+		fin=$(eval echo "\${$((n % 5 + 5))}")
+		fixture_as seed_example "$id" >"$1/bodies/$id.p.json"
+		fixture_as nulls "$id" >"$1/bodies/$id.r.json"
+		fixture_as "$fin" "$id" >"$1/bodies/$id.f.json"
+		cp "$1/bodies/$id.f.json" "$2/$id.json"
+		{
+			printf '200 bodies/%s.p.json\n200 bodies/%s.p.json\n' "$id" "$id"
+			printf '503\n200 bodies/%s.r.json\n200 bodies/%s.r.json\n' "$id" "$id"
+			printf '200 bodies/%s.f.json\n' "$id"
+		} >"$1/$id.seq"
+	done
+	for i in $(seq -f '%04g' 1 $((30 / div))); do
+		id="workflow_run_$3Rev$i"
+		fixture_as needs_review "$id" >"$1/bodies/$id.n.json"
+		fixture_as processed_extract "$id" >"$1/bodies/$id.f.json"
+		cp "$1/bodies/$id.f.json" "$2/$id.json"
+		printf '200 bodies/%s.n.json\n200 bodies/%s.n.json\n200 bodies/%s.f.json\n' "$id" "$id" "$id" >"$1/$id.seq"
+	done
+	for i in $(seq -f '%04g' 1 $((40 / div))); do
+		id="workflow_run_$3Slow$i"
+		fixture_as rejected "$id" >"$1/bodies/$id.json"
+		cp "$1/bodies/$id.json" "$2/$id.json"
+		printf '200 bodies/%s.json delay=0.8\n' "$id" >"$1/$id.seq"
+	done
+	for i in $(seq -f '%04g' 1 $((30 / div))); do
+		printf '500\n' >"$1/workflow_run_$3Err$i.seq"
+	done
+	for i in $(seq -f '%04g' 1 $((10 / div))); do
+		printf '404\n' >"$1/workflow_run_$3Gone$i.seq"
+	done
+	chaos_done=$((120 / div + 50 / div + 30 / div + 40 / div))
+	chaos_err=$((30 / div))
+	chaos_gone=$((10 / div))
+	chaos_total=$((chaos_done + chaos_err + chaos_gone))
+}
+
+# The daemons of a chaos, numbered 1 to 9: daemon_start N (re)starts daemon N in the background with the test
+# configuration, its stderr into $T/syncd.log.  DAEMON_WRAPPER, when set, is a command that runs it (and must
+# exec it, so that the PID stays the daemon's); DAEMON_ENV_N, VAR=value words for daemon N's environment.
+DAEMON_PIDS="0 0 0 0 0 0 0 0 0"
+daemons_died=0
+daemon_start() {
+	eval "denv=\${DAEMON_ENV_$1:-}"
+	# shellcheck disable=SC2086 # denv is VAR=value words
+	${DAEMON_WRAPPER:-} env -u EXTEND_API_KEY -u CREDENTIALS_DIRECTORY $denv "$SYNCD" -c "$T/syncd.conf" \
+		</dev/null >/dev/null 2>>"$T/syncd.log" &
+	DAEMON_PIDS=$(echo $DAEMON_PIDS | awk -v n="$1" -v p=$! '{ $n = p; print }')
+}
+daemon_pid() { echo $DAEMON_PIDS | cut -d' ' -f"$1"; }
+
+# Restart each of daemons 1 to $1 that is no longer running (adding it to daemons_died).
+daemons_revive() {
+	for n in $(seq 1 "$1"); do
+		if ! kill -0 "$(daemon_pid $n)" 2>/dev/null; then
+			wait "$(daemon_pid $n)" 2>/dev/null || true
+			daemons_died=$((daemons_died + 1))
+			daemon_start $n
+		fi
+	done
+}
+
+# Kill daemon $1 with SIGKILL and start it again after a random pause of less than a second; fails if it was
+# not running.
+daemon_kill() {
+	kill -9 "$(daemon_pid $1)" 2>/dev/null || return 1
+	wait "$(daemon_pid $1)" 2>/dev/null || true
+	sleep "0.$(( $(od -An -N1 -tu1 /dev/urandom) % 10 ))"
+	daemon_start $1
+}
+
+# Stop daemons 1 to $1 with SIGTERM; sets daemons_status to the last non-zero exit status (0 if none).
+daemons_stop() {
+	daemons_status=0
+	for n in $(seq 1 "$1"); do kill -TERM "$(daemon_pid $n)" 2>/dev/null || true; done
+	for n in $(seq 1 "$1"); do wait "$(daemon_pid $n)" || daemons_status=$?; done
+}
+
+# Another session holds locks in the background: hold SECONDS SQL runs BEGIN, SQL, a sleep of SECONDS and COMMIT
+# (a PostgreSQL restart may end it early); its PID in hold_pid.
+hold() {
+	psql -X -q -c "BEGIN" -c "$2" -c "SELECT pg_sleep($1)" -c "COMMIT" >/dev/null 2>&1 &
+	hold_pid=$!
 }
 
 # Runs of table extend.workflow_runs whose child rows do not number what fixture $1 has: prints their IDs.
@@ -153,7 +270,8 @@ mock_start() {
 	"$MOCK" --dir "$dir" --key-file "$T/mock.key" --port 0 --port-file "$T/mock.port" \
 		--log "$T/requests.log" "$@" 2>>"$T/mock.log" &
 	MOCK_PID=$!
-	for _ in $(seq 1 100); do
+	# it reads every fixture before it listens: large ones take seconds on a busy machine
+	for _ in $(seq 1 600); do
 		[ -s "$T/mock.port" ] && break
 		sleep 0.05
 	done
@@ -297,4 +415,35 @@ list_chains() {
 		source[c[1]] = src
 	} END { for (k in first) printf "%s %s %.3f %.3f %d\n", source[k], k, first[k], last[k], pages[k] }' \
 		"${1:-$T/requests.log}" | sort -k3,3n
+}
+
+# Every stored snapshot, column by column, is the body of directory $1 that has its run ID (tests/oracle.sql, which
+# also counts child rows); $2 bodies are expected.
+expect_snapshots() {
+	q "SET client_min_messages TO warning; CREATE SCHEMA IF NOT EXISTS test;
+	   CREATE TABLE IF NOT EXISTS test.fixture (name text PRIMARY KEY, body jsonb)"
+	for f in "$1"/*.json; do printf '%s\t%s\n' "$(basename "$f" .json)" "$(tr -d '\n\t' <"$f" | sed 's/\\/\\\\/g')"; done |
+		psql -X -q -v ON_ERROR_STOP=1 -c "COPY test.fixture FROM STDIN"
+	expect "every final body loaded" "$2" "$(q "SELECT count(*) FROM test.fixture")"
+	mismatches=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -f "$top_srcdir/tests/oracle.sql")
+	expect "every stored snapshot is the body served last, whole" "" "$(printf '%s\n' "$mismatches" | head -n 10)"
+}
+
+# No child row without its run.
+expect_no_orphans() {
+	expect "no orphan child rows" "0" \
+		"$(q "SELECT (SELECT count(*) FROM extend.workflow_run_files c WHERE NOT EXISTS (SELECT 1 FROM extend.workflow_runs r WHERE r.id = c.run_id))
+		      + (SELECT count(*) FROM extend.processor_runs c WHERE NOT EXISTS (SELECT 1 FROM extend.workflow_runs r WHERE r.id = c.run_id))
+		      + (SELECT count(*) FROM extend.step_runs c WHERE NOT EXISTS (SELECT 1 FROM extend.workflow_runs r WHERE r.id = c.run_id))
+		      + (SELECT count(*) FROM extend.extracted_fields c WHERE NOT EXISTS (SELECT 1 FROM extend.workflow_runs r WHERE r.id = c.run_id))")"
+}
+
+# The key's rate limit $1 held at the mock, by its request log $2 (default $T/requests.log): no 429 of its own
+# limit, no one-second window above it.  Sets busiest and requests_total.
+expect_rate_kept() {
+	busiest=$(busiest_second "${2:-$T/requests.log}")
+	requests_total=$(wc -l <"${2:-$T/requests.log}")
+	log "$requests_total requests; the busiest one-second window at the mock held $busiest (limit $1)"
+	expect "the mock's rate limit was never hit" "0" "$(grep -c ' limited$' "${2:-$T/requests.log}" || true)"
+	expect_true "no one-second window held more than the limit" [ "$busiest" -le "$1" ]
 }

@@ -34,7 +34,9 @@
  *
  * A script DIR/list.seq applies to list requests as DIR/X.seq does to runs
  * (a 200 without a body of its own serves the page); its extra option "loop"
- * makes the page's nextPageToken repeat the request's.
+ * makes the page's nextPageToken repeat the request's, and "summary=JSON"
+ * (no spaces) lists that literal summary first on every world page it serves,
+ * beside the page's runs: a malformed summary in an otherwise good list.
  *
  * Every request must carry the key (else 401), x-extend-workspace-id: W when
  * --workspace is given (else 403), and the API version (else 400).  With
@@ -142,6 +144,7 @@ struct step {
 	long		 truncate;	/* body bytes to send, -1 for all */
 	int		 close;
 	int		 loop;		/* list page: nextPageToken repeats the request's */
+	char		*summary;	/* list page: a literal summary added first, or NULL */
 };
 
 struct script {
@@ -233,6 +236,7 @@ static const char *opt_close(struct step *, const char *);
 static const char *opt_delay(struct step *, const char *);
 static const char *opt_header(struct step *, const char *);
 static const char *opt_loop(struct step *, const char *);
+static const char *opt_summary(struct step *, const char *);
 static const char *opt_truncate(struct step *, const char *);
 
 /* Script options; add new fault injections here. */
@@ -242,6 +246,7 @@ static const struct step_option step_options[] = {
 	{ "delay",	1, opt_delay },		/* seconds to wait first */
 	{ "header",	1, opt_header },	/* Name:Value, may repeat */
 	{ "loop",	0, opt_loop },		/* list: repeat the request's token */
+	{ "summary",	1, opt_summary },	/* world list: one more summary, no spaces */
 	{ "truncate",	1, opt_truncate },	/* send only N body bytes */
 };
 
@@ -481,6 +486,7 @@ static void
 step_free(struct step *st)
 {
 	free(st->body);
+	free(st->summary);
 	for (size_t i = 0; i < st->nheaders; i++)
 		free(st->headers[i].name);
 	free(st->headers);
@@ -560,6 +566,19 @@ opt_loop(struct step *st, const char *value)
 	(void)value;
 	st->loop = 1;
 	return NULL;
+}
+
+static const char *
+opt_summary(struct step *st, const char *value)
+{
+	struct json_object *o = json_tokener_parse(value);
+
+	if (o == NULL)
+		return "summary must be JSON";
+	json_object_put(o);
+	free(st->summary);
+	st->summary = strdup(value);
+	return st->summary == NULL ? "out of memory" : NULL;
 }
 
 static const char *
@@ -1628,12 +1647,13 @@ list_param_ok(const char *v, const char *a, const char *b)
 
 /*
  * A page of GET /workflow_runs over the world, for the query of conn; the
- * step's loop option makes nextPageToken repeat the request's.  Returns the
+ * step's loop option makes nextPageToken repeat the request's, its summary
+ * option (extra, or NULL) is listed first, as it is, beside the page's runs.  Returns the
  * body, or NULL with *status and *err set.  Called with the lock held.
  */
 static char *
 world_list(struct MHD_Connection *conn, struct request *req, int loop,
-    unsigned int *status, const char **err)
+    const char *extra, unsigned int *status, const char **err)
 {
 	const char *wf, *batch, *st, *sort_by, *sort_dir, *size_s, *tok, *name_part;
 	struct item *items = NULL, cursor;
@@ -1733,7 +1753,9 @@ world_list(struct MHD_Connection *conn, struct request *req, int loop,
 	}
 	root = json_object_new_object();
 	jadd(root, "success", json_object_new_boolean(1));
-	arr = json_object_new_array_ext((int)nitems);
+	arr = json_object_new_array_ext((int)nitems + 1);
+	if (extra != NULL)
+		json_object_array_add(arr, json_tokener_parse(extra));
 	for (size_t i = start; i < end; i++)
 		json_object_array_add(arr, world_summary(items[i].w, items[i].k));
 	jadd(root, "workflowRuns", arr);
@@ -1923,7 +1945,8 @@ serve_list(struct MHD_Connection *conn, struct request *req, struct answer *a)
 	if (sc != NULL)
 		st = &sc->steps[sc->next];
 	if (mock.world_file != NULL) {
-		body = world_list(conn, req, st != NULL && st->loop, &status, &err);
+		body = world_list(conn, req, st != NULL && st->loop,
+		    st != NULL ? st->summary : NULL, &status, &err);
 		if (body != NULL)
 			len = strlen(body);
 	} else
