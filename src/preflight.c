@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,35 @@ out:
 	return rc;
 }
 
+/*
+ * s as one word of a shell command: as it is when it needs no quoting,
+ * else in single quotes (each ' written '\''); "" when it does not fit.
+ */
+static const char *
+shell_word(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (s[0] != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./-+:=@%,") ==
+	    strlen(s))
+		return s;
+	if (len < 3)
+		return "";
+	buf[o++] = '\'';
+	for (; *s != '\0'; s++) {
+		if (o + (*s == '\'' ? 4 : 1) + 2 > len)
+			return "";
+		if (*s == '\'') {
+			memcpy(buf + o, "'\\''", 4);
+			o += 4;
+		} else
+			buf[o++] = *s;
+	}
+	buf[o++] = '\'';
+	buf[o] = '\0';
+	return buf;
+}
+
 /* What to do about peer or ident authentication; see preflight.h. */
 bool
 preflight_auth_hint(const char *err, const char *config_path, const char *command, char *hint, size_t len)
@@ -244,8 +274,8 @@ preflight_auth_hint(const char *err, const char *config_path, const char *comman
 	const char *from = peer != NULL ? peer : ident;
 	const struct passwd *pw = getpwuid(geteuid());
 	const char *me = pw != NULL ? pw->pw_name : "?";
-	char role[64], *abs;
-	const char *path;
+	char role[64], qrole[64 * 4 + 3], qpath[PATH_MAX * 4 + 3], *abs;
+	const char *path, *wrole;
 	size_t n;
 
 	hint[0] = '\0';
@@ -257,6 +287,9 @@ preflight_auth_hint(const char *err, const char *config_path, const char *comman
 	from = strchr(from, '"') + 1;
 	n = strcspn(from, "\"");
 	snprintf(role, sizeof(role), "%.*s", (int)(n < sizeof(role) ? n : sizeof(role) - 1), from);
+	/* the commands below are pasted into a shell */
+	path = shell_word(path, qpath, sizeof(qpath));
+	wrole = shell_word(role, qrole, sizeof(qrole));
 	if (ident != NULL)
 		snprintf(hint, len, "ident authentication (pg_hba.conf) asks an ident server which operating system user "
 			 "connects; connect over the Unix socket (host=/run/postgresql) as the operating system user "
@@ -270,7 +303,7 @@ preflight_auth_hint(const char *err, const char *config_path, const char *comman
 			 "sudo systemd-run --pipe --wait -q -p DynamicUser=yes -p User=%s "
 			 "-p LoadCredential=extend-api-key:%s/extend-syncd/api-key extend-syncd -c %s %s "
 			 "(or, where the user \"%s\" exists, sudo -u %s extend-syncd -c %s %s)",
-			 role, me, role, SYSCONFDIR, path, command, role, role, path, command);
+			 role, me, wrole, SYSCONFDIR, path, command, role, wrole, path, command);
 	free(abs);
 	return true;
 }
