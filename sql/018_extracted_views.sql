@@ -1102,22 +1102,17 @@ $$;
 REVOKE ALL ON FUNCTION note_extractor_version(text, text, text, jsonb, text) FROM PUBLIC;
 COMMENT ON FUNCTION note_extractor_version(text, text, text, jsonb, text) IS 'Record a version of an extractor seen in a stored run and rebuild its views when it is new; returns the view name, NULL when nothing changed';
 
--- Rebuilds the extracted views from what is stored: first records every (processor, version) of EXTRACT
--- processor runs that extracted_view_versions lacks (first sight = the earliest stored run of it: its
--- workflow run's synced_at), naming new extractors in that order; then (re)builds the views of every extractor
--- (p_missing_only: only those of which a view is missing in p_target_schema, whose last rebuild failed or
--- whose main view has no typed table, re-granting extend_reader SELECT on the others), one row per extractor
--- built.
-CREATE FUNCTION refresh_extracted_views(p_target_schema text, p_missing_only boolean DEFAULT false)
-RETURNS TABLE (processor_id text, view_name text, columns integer, child_views integer, versions integer)
+-- Records every (processor, version) of EXTRACT processor runs that extracted_view_versions lacks (first sight =
+-- the earliest stored run of it: its workflow run's synced_at), naming new extractors in that order; returns
+-- how many it recorded.  It reads every stored EXTRACT run.
+CREATE FUNCTION record_extractor_versions() RETURNS integer
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-#variable_conflict use_column
 DECLARE
     k record;
-    e record;
     cfg jsonb;
     pname text;
-    b record;
+    added integer;
+    n integer := 0;
 BEGIN
     FOR k IN
         SELECT p.processor_id AS pid, p.processor_version_id AS vid, min(r.synced_at) AS seen
@@ -1140,12 +1135,40 @@ BEGIN
                                              first_seen_at)
         VALUES (k.pid, k.vid, pname, cfg, k.seen)
         ON CONFLICT DO NOTHING;
+        GET DIAGNOSTICS added = ROW_COUNT;
+        n := n + added;
     END LOOP;
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION record_extractor_versions() FROM PUBLIC;
+COMMENT ON FUNCTION record_extractor_versions() IS 'Record the extractor versions of the stored runs not yet recorded; returns how many';
+
+-- Rebuilds the extracted views from what is stored: first records the versions not yet recorded
+-- (record_extractor_versions()); then (re)builds the views of every extractor (p_missing_only: only those of
+-- which a view is missing in p_target_schema, whose last rebuild failed or whose main view has no typed table,
+-- re-granting extend_reader SELECT on the others), one row per extractor built.  With p_processor_id, only
+-- that extractor's, without recording: --refresh-views records in a transaction, then rebuilds each extractor
+-- in one of its own, so that the stores of the others do not wait for the whole refresh.
+CREATE FUNCTION refresh_extracted_views(p_target_schema text, p_missing_only boolean DEFAULT false,
+                                        p_processor_id text DEFAULT NULL)
+RETURNS TABLE (processor_id text, view_name text, columns integer, child_views integer, versions integer)
+LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+#variable_conflict use_column
+DECLARE
+    e record;
+    b record;
+    lt text;
+BEGIN
+    IF p_processor_id IS NULL THEN
+        PERFORM record_extractor_versions();
+    END IF;
     FOR e IN SELECT v.processor_id AS pid, v.view_name AS vname, coalesce(v.relations, ARRAY[v.view_name]) AS rels,
                     v.build_error AS berr, v.typed_table AS typed
-             FROM extracted_views v ORDER BY v.first_seen_at, v.processor_id LOOP
+             FROM extracted_views v WHERE p_processor_id IS NULL OR v.processor_id = p_processor_id
+             ORDER BY v.first_seen_at, v.processor_id LOOP
         -- a view whose last rebuild failed (a lock held past lock_timeout, a user's view in the way) is tried again
-        -- (and one without its typed table: made before version 20, or the table could not be made)
+        -- (and one without its typed table: dropped, or it could not be made)
         IF p_missing_only AND e.berr IS NULL AND e.typed IS NOT NULL
            AND to_regclass(format('%I.%I', current_schema(), e.typed)) IS NOT NULL
            AND NOT EXISTS (SELECT FROM unnest(e.rels) n
@@ -1159,7 +1182,17 @@ BEGIN
             END IF;
             CONTINUE;
         END IF;
+        -- asked for by hand (--refresh-views), it waits for the stores of the extractor under way, which end
+        -- within their statement_timeout (20 s), past the session's lock_timeout; the locks its rebuild takes
+        -- then, on the views that readers may hold, keep lock_timeout
+        IF NOT p_missing_only THEN
+            lt := current_setting('lock_timeout');
+            PERFORM set_config('lock_timeout', '60s', true);
+        END IF;
         PERFORM pg_advisory_xact_lock(hashtext('extend-syncd extracted view'), hashtext(e.pid));
+        IF NOT p_missing_only THEN
+            PERFORM set_config('lock_timeout', lt, true);
+        END IF;
         SELECT * INTO b FROM extracted_build(e.pid, p_target_schema, NOT p_missing_only);
         processor_id := e.pid;
         view_name := e.vname;
@@ -1170,8 +1203,8 @@ BEGIN
     END LOOP;
 END
 $$;
-REVOKE ALL ON FUNCTION refresh_extracted_views(text, boolean) FROM PUBLIC;
-COMMENT ON FUNCTION refresh_extracted_views(text, boolean) IS 'Record the extractor versions of the stored runs not yet recorded and rebuild the extracted views (p_missing_only: only missing ones); one row per extractor built';
+REVOKE ALL ON FUNCTION refresh_extracted_views(text, boolean, text) FROM PUBLIC;
+COMMENT ON FUNCTION refresh_extracted_views(text, boolean, text) IS 'Record the extractor versions of the stored runs not yet recorded and rebuild the extracted views (p_missing_only: only missing ones; p_processor_id: only this extractor''s, recording nothing); one row per extractor built';
 
 -- Readers may see which view belongs to which extractor, and the configs it was made from (as in processor_runs).
 SELECT grant_reader('extracted_views', 'extracted_view_versions');

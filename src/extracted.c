@@ -190,20 +190,17 @@ out:
 	return rc;
 }
 
-PGresult *
-extracted_refresh(PGconn *conn, const char *schema, bool missing_only, char *err, size_t errlen)
+/* The rows of sql (n parameters v) in a transaction begun by begin; NULL with err set. */
+static PGresult *
+in_transaction(PGconn *conn, const char *begin, const char *sql, int n, const char *const *v, char *err,
+	       size_t errlen)
 {
-	static const char sql[] =
-		"SELECT processor_id, view_name, columns, child_views, versions "
-		"FROM refresh_extracted_views($1, $2::boolean) ORDER BY view_name";
-	const char *v[2] = { schema, missing_only ? "true" : "false" };
 	char why[DB_ERR_SIZE];
 	PGresult *res;
 
-	/* --refresh-views reads every stored run: no statement_timeout (the start-up's keeps it, for the watchdog) */
-	if (db_exec(conn, missing_only ? "BEGIN" : "BEGIN; SET LOCAL statement_timeout = 0", err, errlen) < 0)
+	if (db_exec(conn, begin, err, errlen) < 0)
 		return NULL;
-	res = db_exec_params(conn, sql, 2, NULL, v, NULL, NULL, 0);
+	res = db_exec_params(conn, sql, n, NULL, v, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		db_error(conn, res, err, errlen);
 		PQclear(res);
@@ -212,6 +209,39 @@ extracted_refresh(PGconn *conn, const char *schema, bool missing_only, char *err
 		return NULL;
 	}
 	if (db_exec(conn, "COMMIT", err, errlen) < 0) {
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+PGresult *
+extracted_refresh(PGconn *conn, const char *schema, bool missing_only, const char *processor_id, char *err,
+		  size_t errlen)
+{
+	static const char sql[] =
+		"SELECT processor_id, view_name, columns, child_views, versions "
+		"FROM refresh_extracted_views($1, $2::boolean, $3) ORDER BY view_name";
+	const char *v[3] = { schema, missing_only ? "true" : "false", processor_id };
+
+	/* --refresh-views reads every stored run: no statement_timeout (the start-up's keeps it, for the watchdog) */
+	return in_transaction(conn, missing_only ? "BEGIN" : "BEGIN; SET LOCAL statement_timeout = 0", sql, 3, v,
+			      err, errlen);
+}
+
+PGresult *
+extracted_record(PGconn *conn, char *err, size_t errlen)
+{
+	PGresult *res = in_transaction(conn, "BEGIN; SET LOCAL statement_timeout = 0",
+				       "SELECT record_extractor_versions()", 0, NULL, err, errlen);
+
+	if (res == NULL)
+		return NULL;
+	PQclear(res);
+	res = db_exec_params(conn, "SELECT processor_id FROM extracted_views ORDER BY first_seen_at, processor_id", 0,
+			     NULL, NULL, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		db_error(conn, res, err, errlen);
 		PQclear(res);
 		return NULL;
 	}

@@ -35,12 +35,21 @@ int extracted_create_schema(PGconn *conn, const char *schema, char *err, size_t 
 	__attribute__((warn_unused_result));
 
 /*
- * refresh_extracted_views(schema, missing_only) in a transaction of its
- * own: its rows (processor_id, view_name, columns, child_views, versions),
- * a result the caller PQclear()s, or NULL with err set.
+ * refresh_extracted_views(schema, missing_only, processor_id) in a
+ * transaction of its own (processor_id NULL: every extractor, after
+ * recording the versions not yet recorded): its rows (processor_id,
+ * view_name, columns, child_views, versions), a result the caller
+ * PQclear()s, or NULL with err set.
  */
-PGresult *extracted_refresh(PGconn *conn, const char *schema, bool missing_only, char *err, size_t errlen)
-	__attribute__((warn_unused_result));
+PGresult *extracted_refresh(PGconn *conn, const char *schema, bool missing_only, const char *processor_id, char *err,
+			    size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * record_extractor_versions() in a transaction of its own, then every
+ * extractor's processor_id, a row each in order of first sight: a result
+ * the caller PQclear()s, or NULL with err set.
+ */
+PGresult *extracted_record(PGconn *conn, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Add every pair of extracted_view_versions to s; returns 0, or -1 with err set. */
 int extracted_load(PGconn *conn, struct extracted_set *s, char *err, size_t errlen)

@@ -144,6 +144,8 @@ fail:
 /*
  * --refresh-views: every extractor's views made anew in
  * database.extracted_schema from what is stored, a line each and a total.
+ * Each extractor in a transaction of its own: the rebuild holds its lock,
+ * which the stores of its runs wait for, and those of the others go on.
  */
 static int
 refresh_views(const struct config *cfg)
@@ -152,8 +154,8 @@ refresh_views(const struct config *cfg)
 	long long columns = 0, children = 0, versions = 0;
 	char err[DB_ERR_SIZE];
 	PGconn *conn = open_database(cfg, cfg->database.auto_migrate);
-	PGresult *res = NULL;
-	int rc = EXIT_RUNTIME, n;
+	PGresult *ids = NULL;
+	int rc = EXIT_RUNTIME, n = 0;
 
 	if (conn == NULL)
 		return EXIT_RUNTIME;
@@ -161,24 +163,36 @@ refresh_views(const struct config *cfg)
 		log_error("%s", err);
 		goto out;
 	}
-	res = extracted_refresh(conn, schema, false, err, sizeof(err));
-	if (res == NULL) {
-		log_error("could not refresh the extracted views in schema \"%s\": %s", schema, err);
+	ids = extracted_record(conn, err, sizeof(err));
+	if (ids == NULL) {
+		log_error("could not record the extractor versions stored: %s", err);
 		goto out;
 	}
-	n = PQntuples(res);
-	for (int i = 0; i < n; i++) {
-		printf("%s.%s: extractor %s, %s columns, %s child views, %s versions\n", schema, PQgetvalue(res, i, 1),
-		       PQgetvalue(res, i, 0), PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
-		columns += atoll(PQgetvalue(res, i, 2));
-		children += atoll(PQgetvalue(res, i, 3));
-		versions += atoll(PQgetvalue(res, i, 4));
+	for (int k = 0; k < PQntuples(ids); k++) {
+		const char *id = PQgetvalue(ids, k, 0);
+		PGresult *res = extracted_refresh(conn, schema, false, id, err, sizeof(err));
+
+		if (res == NULL) {
+			log_error("could not refresh the extracted views of extractor \"%s\" in schema \"%s\": %s (the %d "
+				  "rebuilt before it keep their new views)", id, schema, err, n);
+			goto out;
+		}
+		for (int i = 0; i < PQntuples(res); i++, n++) {
+			printf("%s.%s: extractor %s, %s columns, %s child views, %s versions\n", schema,
+			       PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
+			       PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+			columns += atoll(PQgetvalue(res, i, 2));
+			children += atoll(PQgetvalue(res, i, 3));
+			versions += atoll(PQgetvalue(res, i, 4));
+		}
+		PQclear(res);
+		fflush(stdout);
 	}
 	printf("refreshed %d extracted view%s in schema \"%s\": %lld columns, %lld child views, %lld versions\n", n,
 	       n == 1 ? "" : "s", schema, columns, children, versions);
 	rc = 0;
 out:
-	PQclear(res);
+	PQclear(ids);
 	PQfinish(conn);
 	return rc;
 }

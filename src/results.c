@@ -484,7 +484,7 @@ results_views_start(struct results *rs, const char *schema)
 		log_warning("%s; runs are synced all the same, and their views made once the schema exists "
 			    "(extend-syncd --refresh-views, or a restart)", err);
 	}
-	res = extracted_refresh(rs->db->conn, schema, true, err, sizeof(err));
+	res = extracted_refresh(rs->db->conn, schema, true, NULL, err, sizeof(err));
 	if (res == NULL) {
 		log_error("could not make the missing extracted views in schema \"%s\": %s; runs are synced "
 			  "all the same (extend-syncd --refresh-views tries again)", schema, err);
