@@ -162,6 +162,8 @@ write_all(FILE *f, const struct metrics *m)
 	      m->last_success);
 	gauge(f, "api_key_refused", "1 while fetching is paused because the API refused the key, else 0",
 	      m->key_refused ? 1 : 0);
+	gauge(f, "api_bad_request_paused", "1 while fetching is paused because the API answered 400 (bad request) "
+	      "alike to runs in a row: check api.version and api.base_url; else 0", m->bad_request_paused ? 1 : 0);
 	family(f, "build_info", "gauge", "The version of extend-syncd writing this file");
 	fprintf(f, "extend_syncd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 	gauge(f, "metrics_written_timestamp_seconds", "Unix time this file was written (a stale file is a stuck daemon)",
