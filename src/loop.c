@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "badreq.h"
 #include "claims.h"
 #include "clock.h"
 #include "db.h"
@@ -51,6 +52,7 @@ struct loop {
 		bool failed;	/* the API refused the key: nothing is claimed until until */
 		double until, pause;
 	} auth;
+	struct badreq bad;	/* 400s held until runs agree; paused when they do (a wrong setting) */
 
 	struct results *results;	/* fetched, on their way to the database */
 	struct claims claims;	/* claiming due runs: when next, and those not sent while the database is away */
@@ -88,7 +90,8 @@ static struct claims_ctx
 claims_of(struct loop *l)
 {
 	return (struct claims_ctx){ l->oc, l->fetch, l->results,
-				    l->mode == LOOP_ONCE ? l->once_cutoff : NULL, l->auth.failed, &l->claims.failing };
+				    l->mode == LOOP_ONCE ? l->once_cutoff : NULL, l->auth.failed || l->bad.paused,
+				    &l->claims.failing };
 }
 
 /* Connect, prepare and LISTEN; on failure the loop tries again later, with backoff. */
@@ -133,6 +136,51 @@ handle_auth_failure(struct loop *l, struct claim *c, const struct fetch_result *
 	}
 }
 
+/*
+ * 400 for BADREQ_RUNS runs in a row, with the same error: the request is at
+ * fault (api.version, api.base_url), not the runs.  Say so loudly (the pause
+ * began) or again (a probe was refused again), give back what waits to be
+ * sent; --drain and --once end, the runs left pending.
+ */
+static void
+bad_request_paused(struct loop *l, bool began)
+{
+	char next[80];
+
+	if (began)
+		cancel(l, false);
+	snprintf(next, sizeof(next), "; fetching paused, next try in %.0fs (or on SIGHUP)", l->bad.pause);
+	log_error("the Extend API answered %s to %d runs in a row: the request is wrong, not the runs; check "
+		  "api.version (\"%s\") and api.base_url (\"%s\")%s", l->bad.error, BADREQ_RUNS,
+		  l->cfg->api.version, l->cfg->api.base_url, l->mode == LOOP_FOREVER ? next : "; the runs stay pending");
+	if (l->mode != LOOP_FOREVER && began) {
+		/* --drain, --once: a setting to fix, nothing to wait for */
+		l->stop.exit_code = 2;
+		l->stop.stopping = true;
+		l->stop.deadline = now_mono();
+	}
+}
+
+/* A run's 400: held until the answers after it say whose fault it is (badreq.h). */
+static void
+handle_bad_request(struct loop *l, struct fetch_result *r)
+{
+	double until = l->bad.until;
+
+	switch (badreq_take(&l->bad, &l->oc, r, now_mono())) {
+	case BADREQ_PAUSED:
+		bad_request_paused(l, true);
+		break;
+	case BADREQ_STILL:
+		if (l->bad.until != until)
+			bad_request_paused(l, false);
+		break;
+	case BADREQ_HELD:
+	case BADREQ_JUDGED:
+		break;
+	}
+}
+
 /* A page of a sweep: the sweeper applies it and asks for the next; the loop minds the key and the database. */
 static void
 handle_list(struct loop *l, struct fetch_result *r)
@@ -149,6 +197,9 @@ handle_list(struct loop *l, struct fetch_result *r)
 		log_info("the Extend API accepts the API key again; fetching resumed");
 		l->auth.failed = false;
 	}
+	/* a page has the runs' headers and base: it answers for them too */
+	if (r->http_status == 200 && badreq_accepted(&l->bad, &l->oc))
+		log_info("the Extend API takes the requests again (a list page); fetching resumed");
 	o = sweep_take(l->sweep, l->db.conn, l->fetch, r);
 	l->m.malformed_summaries += sweep_count_malformed(l->sweep);
 	if (o == SWEEP_AUTH)
@@ -189,6 +240,15 @@ handle_result(void *arg, struct fetch_result *r, int tries)
 		log_info("the Extend API accepts the API key again; fetching resumed");
 		l->auth.failed = false;
 	}
+	if (r->http_status == 400 && r->error[0] == '\0') {
+		handle_bad_request(l, r);
+		return true;
+	}
+	/* the API took this request: the 400s held were their runs' own */
+	if (!schedule_request_taken(r->http_status))
+		badreq_unclear(&l->bad, now_mono());
+	else if (badreq_accepted(&l->bad, &l->oc))
+		log_info("the Extend API takes the requests again (HTTP %ld); fetching resumed", r->http_status);
 	rc = outcome_answer(&l->oc, r, &rr);
 	if (rc > 0) {
 		results_add(l->results, r, rr, tries, outcome_next(l->cfg, c, rr));
@@ -259,8 +319,9 @@ reload(struct loop *l)
 	stop_configure(&l->stop, cfg->api.timeout);
 	config_free_api_key(l->api_key);
 	l->api_key = key;
-	/* a new key may be the fixed one: try at once */
+	/* a new key, api.version or api.base_url may be the fixed one: try at once */
 	l->auth.until = 0;
+	l->bad.until = 0;
 	l->claims.next = now_mono();
 	log_info("configuration reloaded from \"%s\" (rate limit %.1f/s, %d in flight)", l->config_path,
 		 cfg->api.rate_limit, cfg->api.max_in_flight);
@@ -271,7 +332,7 @@ static bool
 nothing_left(struct loop *l)
 {
 	if (fetch_busy(l->fetch) > 0 || !l->claims.all || l->db.conn == NULL || results_kept(l->results) ||
-	    results_writing(l->results))
+	    results_writing(l->results) || l->bad.nheld > 0)
 		return false;
 	/* --drain sweeps every discovery source once before it may end */
 	if (l->sweep != NULL && (!sweep_finished(l->sweep) || sweep_running(l->sweep)))
@@ -298,8 +359,10 @@ loop_timer(void *arg, double now)
 		wake = l->stop.deadline;
 	else if (l->db.conn == NULL)
 		wake = l->db.retry_at;
-	else if (l->auth.failed)
-		wake = fmax(l->claims.next, l->auth.until);
+	else if (l->auth.failed || l->bad.paused)
+		/* a probe in flight after a pause for 400s: its answer wakes the loop */
+		wake = fmax(l->claims.next, fmax(l->auth.failed ? l->auth.until : 0,
+						 !l->bad.paused ? 0 : fetch_busy(l->fetch) > 0 ? INFINITY : l->bad.until));
 	else
 		wake = l->sweep != NULL ? fmin(l->claims.next, l->next_sweep) : l->claims.next;
 	claims_pace(&l->claims, &x);
@@ -387,9 +450,11 @@ report(struct loop *l, double now)
 	l->m.in_flight = (double)fetch_busy(l->fetch);
 	l->m.pending_bytes = (double)results_held(l->results);
 	l->m.key_refused = l->auth.failed;
+	l->m.bad_request_paused = l->bad.paused;
 	l->m.rate = fetch_current_rate(l->fetch);
 	status_publish(&l->status, &l->m, l->cfg->log.metrics_file,
-		       l->db.conn == NULL ? "database unreachable; " : l->auth.failed ? "API key refused; " : "", now);
+		       l->db.conn == NULL ? "database unreachable; " : l->auth.failed ? "API key refused; " :
+		       l->bad.paused ? "API answers 400 (check api.version, api.base_url); " : "", now);
 }
 
 /* Periodic tasks; they run on the loop's own wake-ups, at least once a second. */
@@ -481,7 +546,8 @@ claim_due(struct loop *l, double now)
 	struct claims_ctx x;
 	int n;
 
-	if (l->db.conn == NULL || l->stop.stopping || now < l->claims.next || (l->auth.failed && now < l->auth.until))
+	if (l->db.conn == NULL || l->stop.stopping || now < l->claims.next || (l->auth.failed && now < l->auth.until) ||
+	    badreq_waiting(&l->bad, fetch_busy(l->fetch), now))
 		return l->mode != LOOP_FOREVER && !l->stop.stopping && l->claims.all && nothing_left(l);
 	x = claims_of(l);
 	n = claims_run(&l->claims, &x);
@@ -511,10 +577,12 @@ pass(struct loop *l)
 		results_poll(l->results, l->cfg, now);
 	}
 	if (l->sweep != NULL && l->db.conn != NULL && !l->stop.stopping && now >= l->next_sweep &&
-	    !(l->auth.failed && now < l->auth.until))
+	    !(l->auth.failed && now < l->auth.until) && !(l->bad.paused && now < l->bad.until))
 		l->next_sweep = sweep_poll(l->sweep, l->db.conn, l->fetch, now);
 	if (claim_due(l, now))
 		return false;
+	/* 400s held with no answer left to compare them with: their runs' own */
+	badreq_settle(&l->bad, &l->oc, fetch_busy(l->fetch), now);
 	if (wait_and_collect(l, now) < 0) {
 		l->stop.exit_code = 2;
 		return false;
@@ -545,6 +613,7 @@ cleanup(struct loop *l)
 {
 	if (l->fetch != NULL)
 		cancel(l, true);
+	badreq_release(&l->bad, &l->oc);
 	if (l->sweep != NULL)
 		sweep_stop(l->sweep, l->db.conn);
 	sweep_free(l->sweep);

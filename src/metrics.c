@@ -152,6 +152,10 @@ write_all(FILE *f, const struct metrics *m)
 	fprintf(f, "extend_syncd_queue_runs{state=\"pending\"} %lld\n", m->queue.pending);
 	fprintf(f, "extend_syncd_queue_runs{state=\"done\"} %lld\n", m->queue.done);
 	fprintf(f, "extend_syncd_queue_runs{state=\"failed\"} %lld\n", m->queue.failed);
+	gauge(f, "queue_counts_age_seconds", "Seconds since the queue's counts (queue_runs, due_runs, oldest_due_seconds) "
+	      "were read: they are read with each write of this file, done runs once a minute; it grows while the "
+	      "database is away", m->counts_age);
+	gauge(f, "database_up", "1 while the daemon's connection to the database is usable, else 0", m->database_up ? 1 : 0);
 	gauge(f, "due_runs", "Pending runs due now", (double)m->queue.due);
 	gauge(f, "oldest_due_seconds", "How late the longest-waiting due run is", m->queue.oldest_due);
 	gauge(f, "in_flight", "Requests queued or in flight in this daemon", m->in_flight);
@@ -162,6 +166,8 @@ write_all(FILE *f, const struct metrics *m)
 	      m->last_success);
 	gauge(f, "api_key_refused", "1 while fetching is paused because the API refused the key, else 0",
 	      m->key_refused ? 1 : 0);
+	gauge(f, "api_bad_request_paused", "1 while fetching is paused because the API answered 400 (bad request) "
+	      "alike to runs in a row: check api.version and api.base_url; else 0", m->bad_request_paused ? 1 : 0);
 	family(f, "build_info", "gauge", "The version of extend-syncd writing this file");
 	fprintf(f, "extend_syncd_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
 	gauge(f, "metrics_written_timestamp_seconds", "Unix time this file was written (a stale file is a stuck daemon)",

@@ -36,6 +36,9 @@ struct metrics {
 	double pending_bytes;	/* fetched results held in memory, waiting to be written */
 	double last_success;	/* Unix time of the last snapshot written, 0 for none yet */
 	bool key_refused;	/* fetching is paused because the API refused the key */
+	bool database_up;	/* the loop's connection to the database is usable */
+	double counts_age;	/* seconds since the queue's counts were read */
+	bool bad_request_paused;	/* fetching is paused because runs in a row answered 400 alike */
 };
 
 /* Empty metrics with the standard buckets. */

@@ -175,35 +175,36 @@ static const char sql_outlook[] =
 	"  extract(epoch FROM (SELECT min((SELECT min(next_attempt_at) FROM sync_queue "
 	"    WHERE state = 'pending' AND priority = prio.p)) FROM prio WHERE prio.p IS NOT NULL) - now())";
 
-/* Up to this many queue rows, done and failed runs are counted; beyond, estimated. */
+/* Up to this many queue rows, done runs are counted; beyond, estimated. */
 #define QUEUE_COUNT_EXACT_MAX 100000
 
-/* Pending runs only: the partial index answers it, however many runs are done. */
+/*
+ * Pending runs and failed ones only: the partial indexes answer it (the
+ * claim's, sync_queue_failed), however many runs are done.  With 100,000
+ * rows, 5,000 of them pending and 5,000 failed: 2.9 ms (median of 300), the
+ * pending runs alone 2.3 ms.
+ */
 static const char sql_stats[] =
 	"SELECT count(*), count(*) FILTER (WHERE next_attempt_at <= now()), "
-	"  coalesce(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE next_attempt_at <= now())), 0) "
+	"  coalesce(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE next_attempt_at <= now())), 0), "
+	"  (SELECT count(*) FROM sync_queue WHERE state = 'failed') "
 	"FROM sync_queue WHERE state = 'pending'";
 
-/* The finished ones: a scan of the whole table, so asked for rarely, and only of a small queue. */
-static const char sql_stats_finished[] =
-	"SELECT count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE state = 'failed') "
-	"FROM sync_queue WHERE state <> 'pending'";
+/*
+ * The done ones: a scan of the whole table (10.5 ms, median of 300, at
+ * 100,000 rows), so asked for rarely, and only of a small queue.
+ */
+static const char sql_stats_done[] = "SELECT count(*) FROM sync_queue WHERE state = 'done'";
 
 /*
- * A large queue's finished runs, estimated as the planner does, without
- * reading the table: its rows (reltuples scaled to its size now), and the
- * share of failed ones in ANALYZE's sample.  rows is -1 before the first
- * ANALYZE.
+ * A large queue's rows, estimated as the planner does, without reading the
+ * table: reltuples scaled to its size now; -1 before the first ANALYZE.
  */
 static const char sql_stats_estimate[] =
 	"SELECT CASE WHEN c.relpages > 0 "
 	"    THEN c.reltuples / c.relpages * (pg_relation_size(c.oid) / current_setting('block_size')::float8) "
-	"    ELSE c.reltuples END, "
-	"  coalesce((SELECT u.f FROM pg_stats s, "
-	"      unnest(s.most_common_vals::text::text[], s.most_common_freqs) AS u (v, f) "
-	"    WHERE s.schemaname = n.nspname AND s.tablename = c.relname AND s.attname = 'state' "
-	"      AND u.v = 'failed'), 0) "
-	"FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = 'sync_queue'::regclass";
+	"    ELSE c.reltuples END "
+	"FROM pg_class c WHERE c.oid = 'sync_queue'::regclass";
 
 static const struct db_statement statements[] = {
 	{ "queue_claim", sql_claim },
@@ -214,7 +215,7 @@ static const struct db_statement statements[] = {
 	{ "queue_outlook", sql_outlook },
 	{ "queue_count_due", sql_count_due },
 	{ "queue_stats", sql_stats },
-	{ "queue_stats_finished", sql_stats_finished },
+	{ "queue_stats_done", sql_stats_done },
 	{ "queue_stats_estimate", sql_stats_estimate },
 };
 
@@ -477,7 +478,7 @@ queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errlen)
 }
 
 int
-queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, size_t errlen)
+queue_stats(PGconn *conn, struct queue_stats *out, bool done, char *err, size_t errlen)
 {
 	PGresult *res = db_exec_prepared(conn, "queue_stats", 0, NULL, NULL, NULL, 0);
 	double rows;
@@ -490,7 +491,8 @@ queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, siz
 	out->pending = atoll(PQgetvalue(res, 0, 0));
 	out->due = atoll(PQgetvalue(res, 0, 1));
 	out->oldest_due = atof(PQgetvalue(res, 0, 2));
-	if (finished) {
+	out->failed = atoll(PQgetvalue(res, 0, 3));
+	if (done) {
 		PQclear(res);
 		res = db_exec_prepared(conn, "queue_stats_estimate", 0, NULL, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
@@ -499,7 +501,6 @@ queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, siz
 		}
 		rows = atof(PQgetvalue(res, 0, 0));
 		if (rows > QUEUE_COUNT_EXACT_MAX) {
-			out->failed = llround(rows * atof(PQgetvalue(res, 0, 1)));
 			out->done = llround(rows) - out->pending - out->failed;
 			if (out->done < 0)
 				out->done = 0;
@@ -507,13 +508,12 @@ queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, siz
 			goto out;
 		}
 		PQclear(res);
-		res = db_exec_prepared(conn, "queue_stats_finished", 0, NULL, NULL, NULL, 0);
+		res = db_exec_prepared(conn, "queue_stats_done", 0, NULL, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 			db_error(conn, res, err, errlen);
 			goto out;
 		}
 		out->done = atoll(PQgetvalue(res, 0, 0));
-		out->failed = atoll(PQgetvalue(res, 0, 1));
 	}
 	rc = 0;
 out:

@@ -124,12 +124,12 @@ int queue_db_now(PGconn *conn, char *out, size_t outlen, char *err, size_t errle
 	__attribute__((warn_unused_result));
 
 /*
- * Counts of the queue: pending and due runs always (cheap, by the partial
- * index), done and failed when finished is true: counted in a queue of up
+ * Counts of the queue: pending, due and failed runs always (cheap, by the
+ * partial indexes), done ones when done is true: counted in a queue of up
  * to 100,000 rows, estimated from the planner's statistics in a larger one
  * (no scan of millions of finished runs).  Returns 0 or -1 with err set.
  */
-int queue_stats(PGconn *conn, struct queue_stats *out, bool finished, char *err, size_t errlen)
+int queue_stats(PGconn *conn, struct queue_stats *out, bool done, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /*

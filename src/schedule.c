@@ -75,6 +75,12 @@ schedule_key_accepted(long status)
 }
 
 bool
+schedule_request_taken(long status)
+{
+	return (status >= 200 && status <= 299) || status == 404;
+}
+
+bool
 schedule_run_id_valid(const char *s)
 {
 	size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-");

@@ -45,6 +45,14 @@ int schedule_claim_limit(int batch, double rate, double lease, double timeout, d
  */
 bool schedule_key_accepted(long status);
 
+/*
+ * After runs answered 400: whether this answer proves the API took the
+ * request as it was sent (2xx, or 404 about the run), so that the version
+ * header and the path are right.  A 5xx or 429 may come before the API
+ * read the request.
+ */
+bool schedule_request_taken(long status);
+
 /* True when s is a run ID that may be put into a URL path: [A-Za-z0-9_-]{1,128}. */
 bool schedule_run_id_valid(const char *s);
 

@@ -31,6 +31,7 @@ void
 status_init(struct status *st, double now)
 {
 	st->at = now;
+	st->counted_at = now;
 	st->next_summary = now + SUMMARY_EVERY;
 	st->next_progress = now + PROGRESS_EVERY;
 	metrics_init(&st->summary_base);
@@ -42,14 +43,19 @@ status_count(struct status *st, struct dbconn *db, struct metrics *m, struct log
 {
 	char err[DB_ERR_SIZE];
 
-	/* done and failed runs only grow: counting them (a full scan) once a minute is enough */
+	/* done runs only grow: counting them (a full scan) once a minute is enough */
 	if (db->conn != NULL && queue_stats(db->conn, &m->queue, now >= st->next_finished_count, err,
 					    sizeof(err)) < 0) {
 		if (!dbconn_gone(db))
 			log_lasting_fail(failing, "could not count the queue: %s", err);
-	} else if (now >= st->next_finished_count) {
-		st->next_finished_count = now + SUMMARY_EVERY;
+	} else if (db->conn != NULL) {
+		st->counted_at = now;
+		if (now >= st->next_finished_count)
+			st->next_finished_count = now + SUMMARY_EVERY;
 	}
+	/* while the database is away the counts are the last read: the file says so */
+	m->database_up = db->conn != NULL && db_usable(db->conn);
+	m->counts_age = now - st->counted_at;
 }
 
 /* The line of the last minute. */

@@ -11,7 +11,8 @@
 struct status {
 	double next;		/* when the status is refreshed next (STATUS_EVERY) */
 	double next_progress;	/* --drain, --once: when the progress line is due (PROGRESS_EVERY) */
-	double next_summary, next_finished_count;
+	double next_summary, next_finished_count;	/* next_finished_count: when done runs are counted */
+	double counted_at;	/* when the queue's counts were last read (the start, before) */
 	unsigned long long requests;	/* requests counted at the last status */
 	double at;		/* when the last status was made */
 	struct metrics summary_base;	/* the counters at the last summary line */
@@ -26,8 +27,9 @@ void status_init(struct status *st, double now);
 
 /*
  * Refresh the queue's counts in m on db's connection (none: not now; done
- * and failed runs, a full scan, once a minute, or when next_finished_count
- * is set to 0).  A failure on a connection that is fine lasts in failing.
+ * runs, a full scan, once a minute, or when next_finished_count is set to
+ * 0), and say in m whether the connection is usable and how old the counts
+ * are.  A failure on a connection that is fine lasts in failing.
  */
 void status_count(struct status *st, struct dbconn *db, struct metrics *m, struct log_lasting *failing, double now);
 

@@ -46,6 +46,21 @@
 /* After the API refused the key: first pause, doubling up to the longest (a key is fixed by a person). */
 #define AUTH_PAUSE_MIN 30.0
 #define AUTH_PAUSE_MAX 600.0
+/*
+ * After BADREQ_RUNS runs in a row answered 400 alike (a wrong api.version
+ * or api.base_url): first pause, doubling up to the longest, as for a
+ * refused key (a setting is fixed by a person; SIGHUP tries at once).
+ */
+#define BAD_REQUEST_PAUSE_MIN 30.0
+#define BAD_REQUEST_PAUSE_MAX 600.0
+/*
+ * A 400 held back for the answers after it is judged the run's own fault
+ * after this long at most: the answers sent with it come within it at the
+ * rates the daemon runs at, and its failure is recorded well inside the
+ * default sync.lease (300 s); a lease shorter than that may end first, and
+ * the run is fetched again.
+ */
+#define BAD_REQUEST_HOLD 5.0
 /* A result whose queue row another session locked is written again after this long (each try costs lock_timeout). */
 #define LOCKED_RETRY 2.0
 /* A failure that lasts is logged again at most this often: the journal is not a metrics feed. */

@@ -285,6 +285,19 @@ START_TEST(test_key_accepted)
 }
 END_TEST
 
+/* Only an answer that proves the API took the request as sent ends the pause after runs answered 400. */
+START_TEST(test_request_taken)
+{
+	static const long yes[] = { 200, 201, 204, 299, 404 };
+	static const long no[] = { 0, 199, 300, 304, 400, 401, 402, 403, 405, 408, 409, 422, 429, 500, 502, 503, -1 };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		ck_assert_msg(schedule_request_taken(yes[i]), "HTTP %ld should prove the request taken", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		ck_assert_msg(!schedule_request_taken(no[i]), "HTTP %ld should not prove the request taken", no[i]);
+}
+END_TEST
+
 static Suite *
 schedule_suite(void)
 {
@@ -299,6 +312,7 @@ schedule_suite(void)
 	tcase_add_test(tc, test_http_retryable);
 	tcase_add_test(tc, test_run_id_valid);
 	tcase_add_test(tc, test_key_accepted);
+	tcase_add_test(tc, test_request_taken);
 	tcase_add_test(tc, test_claim_limit);
 	suite_add_tcase(s, tc);
 	return s;
