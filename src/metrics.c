@@ -96,11 +96,12 @@ counter(FILE *f, const char *name, const char *help, unsigned long long v)
 	fprintf(f, "extend_syncd_%s %llu\n", name, v);
 }
 
+/* 15 significant digits: 5.001, not 5.0010000000000003 (counts stay exact to 10^15) */
 static void
 gauge(FILE *f, const char *name, const char *help, double v)
 {
 	family(f, name, "gauge", help);
-	fprintf(f, "extend_syncd_%s %.17g\n", name, v);
+	fprintf(f, "extend_syncd_%s %.15g\n", name, v);
 }
 
 static void
@@ -114,7 +115,7 @@ histogram(FILE *f, const char *name, const char *help, const struct histogram *h
 		fprintf(f, "extend_syncd_%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i], cum);
 	}
 	fprintf(f, "extend_syncd_%s_bucket{le=\"+Inf\"} %llu\n", name, h->count);
-	fprintf(f, "extend_syncd_%s_sum %.17g\nextend_syncd_%s_count %llu\n", name, h->sum, name, h->count);
+	fprintf(f, "extend_syncd_%s_sum %.15g\nextend_syncd_%s_count %llu\n", name, h->sum, name, h->count);
 }
 
 static void

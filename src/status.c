@@ -1,5 +1,6 @@
 /* What the daemon says of itself: systemd's STATUS=, the metrics file, and the summary line once a minute. */
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 
 #include "db.h"
@@ -55,7 +56,7 @@ status_count(struct status *st, struct dbconn *db, struct metrics *m, struct log
 	}
 	/* while the database is away the counts are the last read: the file says so */
 	m->database_up = db->conn != NULL && db_usable(db->conn);
-	m->counts_age = now - st->counted_at;
+	m->counts_age = round((now - st->counted_at) * 1000) / 1000;	/* to the millisecond */
 }
 
 /* The line of the last minute. */
