@@ -574,7 +574,7 @@ sweep_again(struct source *src, PGconn *conn, bool changed)
 	double delay;
 
 	if (discover_in_motion(conn, src->workflow_id, &moving, err, sizeof(err)) < 0) {
-		/* asked again after the next sweep: it costs a list page, the drain still ends */
+		/* sweeping once more costs a list page; not sweeping could leave runs to discover.recheck_active */
 		log_warning("could not ask whether runs of source \"%s\" are in motion: %s", src->name, err);
 		moving = true;
 	}
@@ -608,7 +608,8 @@ sweep_done(struct source *src, PGconn *conn)
 	else if (s->mode != SWEEP_DRAIN || !sweep_again(src, conn, changed))
 		src->done_once = true;
 	/* a --drain's sweeps again that found nothing are as quiet as a daemon's */
-	log_msg(changed || src->malformed > 0 || (s->mode != SWEEP_DAEMON && !again_before) ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+	log_msg(changed || src->malformed > 0 || (s->mode != SWEEP_DAEMON && !again_before) ? LOG_LEVEL_INFO :
+		LOG_LEVEL_DEBUG,
 		"swept source \"%s\": listed %lld, enqueued %lld, made due %lld, malformed %lld, deferred %lld "
 		"(%lld page%s)", src->name, src->listed, src->enqueued, src->made_due, src->malformed, src->deferred,
 		src->pages, src->pages == 1 ? "" : "s");
