@@ -1,5 +1,6 @@
 /* The database connection: connecting, the schema's migrations, LISTEN, and waiting without blocking. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -666,6 +667,36 @@ out:
 	buf_free(&found);
 	PQconninfoFree(opts);
 	return rc;
+}
+
+/* Whether a failed connection may succeed later; see db.h. */
+bool
+db_unreachable(const char *err)
+{
+	static const char *const transient[] = {
+		"could not connect to server", "connection refused", "timeout expired", "no answer from the",
+		"network is unreachable", "no route to host", "host is unreachable", "connection reset by peer",
+		"server closed the connection unexpectedly", "could not receive data from server",
+		"could not send data to server", "temporary failure in name resolution",
+		"the database system is starting up", "the database system is shutting down",
+		"the database system is in recovery mode", "the database system is not yet accepting connections",
+		"the database system is not accepting connections", "too many clients already",
+		"remaining connection slots are reserved",
+	};
+	char low[DB_ERR_SIZE];
+	size_t i;
+
+	for (i = 0; err[i] != '\0' && i + 1 < sizeof(low); i++)
+		low[i] = (char)tolower((unsigned char)err[i]);
+	low[i] = '\0';
+	/* a Unix-domain socket that is not there: the server is down (another missing file is a setting's) */
+	if (strstr(low, "no such file or directory") != NULL && strstr(low, "socket") != NULL)
+		return true;
+	for (i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+		if (strstr(low, transient[i]) != NULL)
+			return true;
+	}
+	return false;
 }
 
 /* Connect and set search_path; see db.h. */

@@ -54,6 +54,17 @@ PGconn *db_connect(const char *conninfo, const char *schema, char *err, size_t e
 	__attribute__((warn_unused_result));
 
 /*
+ * Whether err, db_connect()'s reason for a failure, says the server could
+ * not be reached or does not take connections yet (refused, no socket, no
+ * answer, a name lookup that failed for now, starting up, shutting down,
+ * in recovery, too many clients): a later try may succeed.  A refused
+ * password, a database or role that does not exist, a host name that is
+ * not known: not.  libpq's own messages are English in the C locale the
+ * daemon runs in; a server message in another language counts as not.
+ */
+bool db_unreachable(const char *err);
+
+/*
  * Apply the migrations not yet recorded in schema_migrations (whatever
  * their number beside those recorded), in order, each in its own
  * transaction, serialized between daemons by an advisory lock.  A schema

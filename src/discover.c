@@ -532,6 +532,19 @@ static const char sql_fail[] =
 	"  sweep_owner = NULL, sweep_lease_expires_at = NULL "
 	"WHERE source = $1 AND sweep_owner = $2";
 
+/*
+ * A pending run a sweep listed (of workflow $1; NULL: any) that is in
+ * motion by its listing and by its last fetch, if any: one that keeps a
+ * --drain sweeping again.  Such a run also keeps the drain itself running
+ * (queue.c's BUSY), so the sweeps never outlast what the queue waits for.
+ * The pending rows only, read through the partial index sync_queue_due.
+ */
+static const char sql_in_motion[] =
+	"SELECT EXISTS (SELECT 1 FROM sync_queue WHERE state = 'pending' "
+	"  AND listed_status IN ('PENDING', 'PROCESSING', 'CANCELLING') "
+	"  AND (last_status IS NULL OR last_status IN ('PENDING', 'PROCESSING', 'CANCELLING')) "
+	"  AND ($1::text IS NULL OR workflow_id = $1::text))";
+
 static const char sql_release[] =
 	"UPDATE discovery_state SET sweep_owner = NULL, sweep_lease_expires_at = NULL "
 	"WHERE source = $1 AND sweep_owner = $2";
@@ -546,6 +559,7 @@ static const struct db_statement statements[] = {
 	{ "discover_wait", sql_wait },
 	{ "discover_fail", sql_fail },
 	{ "discover_release", sql_release },
+	{ "discover_in_motion", sql_in_motion },
 };
 
 int
@@ -755,4 +769,23 @@ discover_release(PGconn *conn, const char *source, const char *owner, char *err,
 	const char *params[2] = { source, owner };
 
 	return exec(conn, "discover_release", 2, params, NULL, err, errlen) < 0 ? -1 : 0;
+}
+
+/* Whether runs a source listed are still in motion; see discover.h. */
+int
+discover_in_motion(PGconn *conn, const char *workflow_id, bool *moving, char *err, size_t errlen)
+{
+	const char *params[1] = { workflow_id };
+	PGresult *res = NULL;
+
+	*moving = false;
+	if (exec(conn, "discover_in_motion", 1, params, &res, err, errlen) != 1) {
+		if (res != NULL)
+			snprintf(err, errlen, "unexpected result of the in-motion check");
+		PQclear(res);
+		return -1;
+	}
+	*moving = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return 0;
 }

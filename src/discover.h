@@ -171,6 +171,14 @@ int discover_apply(PGconn *conn, const char *source, const char *owner, double l
 int discover_fail(PGconn *conn, const char *source, const char *owner, const char *error, double delay,
 		  char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/*
+ * --drain: whether a pending run a sweep listed (of workflow_id; NULL: of
+ * any workflow) is in motion, by its newest summary and by its last fetch
+ * if it had one.  Returns 0 with *moving set, or -1 with err set.
+ */
+int discover_in_motion(PGconn *conn, const char *workflow_id, bool *moving, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 /* Drop owner's lease of source, changing nothing else (a stop); returns 0 or -1 with err set. */
 int discover_release(PGconn *conn, const char *source, const char *owner, char *err, size_t errlen)
 	__attribute__((warn_unused_result));

@@ -24,6 +24,7 @@
 #include "queue.h"
 #include "schedule.h"
 #include "sweep.h"
+#include "timing.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -97,19 +98,32 @@ usage(FILE *out)
 		SYSCONFDIR);
 }
 
-/* Connect and bring the schema up to date (or check it is, without auto_migrate). */
+/*
+ * Connect and bring the schema up to date (or check it is, without
+ * auto_migrate).  With away (the daemon), a failure because the database
+ * cannot be reached now (db_unreachable(), or the connection lost while
+ * migrating) is not logged: its reason goes into away for the caller,
+ * which waits; any other failure (and every one without away) is logged,
+ * and away is left empty.
+ */
 static PGconn *
-open_database(const struct config *cfg, bool migrate)
+connect_database(const struct config *cfg, bool migrate, char *away, size_t awaylen)
 {
 	char err[DB_ERR_SIZE], hint[1024];
 	PGconn *conn = db_connect(cfg->database.conninfo, cfg->database.schema, err, sizeof(err));
 	int applied = 0;
 
+	if (away != NULL)
+		away[0] = '\0';
 	if (conn == NULL) {
-		if (wait_stops() > 0)
+		if (wait_stops() > 0) {
 			log_info("stopping: a signal came while connecting to the database");
-		else
+		} else if (away != NULL && db_unreachable(err)) {
+			snprintf(away, awaylen, "%s", err);
+			return NULL;
+		} else {
 			log_error("could not connect to the database: %s", err);
+		}
 		if (preflight_auth_hint(err, cfg->path, "...", hint, sizeof(hint)))
 			log_error("%s", hint);
 		return NULL;
@@ -121,6 +135,8 @@ open_database(const struct config *cfg, bool migrate)
 			/* abandoned by the signal: the server rolls back a migration it was in */
 			if (wait_stops() > 0)
 				log_info("stopping: a signal came while migrating schema \"%s\"", cfg->database.schema);
+			else if (away != NULL && db_broken(conn))
+				snprintf(away, awaylen, "%s", err);
 			else
 				log_error("could not migrate schema \"%s\": %s", cfg->database.schema, err);
 			goto fail;
@@ -131,6 +147,8 @@ open_database(const struct config *cfg, bool migrate)
 	} else if (db_check_version(conn, cfg->database.schema, err, sizeof(err)) < 0) {
 		if (wait_stops() > 0)
 			log_info("stopping: a signal came while checking schema \"%s\"", cfg->database.schema);
+		else if (away != NULL && db_broken(conn))
+			snprintf(away, awaylen, "%s", err);
 		else
 			log_error("%s", err);
 		goto fail;
@@ -139,6 +157,55 @@ open_database(const struct config *cfg, bool migrate)
 fail:
 	PQfinish(conn);
 	return NULL;
+}
+
+/* Connect and bring the schema up to date (or check it is, without auto_migrate); failures are logged. */
+static PGconn *
+open_database(const struct config *cfg, bool migrate)
+{
+	return connect_database(cfg, migrate, NULL, 0);
+}
+
+/*
+ * The daemon's start-up: connect and migrate as open_database() does, but
+ * while the database cannot be reached, wait for it (START_RETRY_MIN
+ * doubling up to START_RETRY_MAX) instead of exiting, as pgbouncer does:
+ * said once in the log (a lasting failure, repeated every REPEAT_LOG), in
+ * STATUS= all along, the watchdog pinged.  READY=1 goes out when the wait
+ * begins: the service is up and says what it waits for, and neither
+ * "systemctl start" nor the units after it hang on the database, nor does
+ * TimeoutStartSec end it.  Returns NULL on another failure (logged) or
+ * when a SIGTERM or SIGINT came.
+ */
+static PGconn *
+wait_for_database(const struct config *cfg)
+{
+	struct log_lasting waiting = { 0 };
+	char why[DB_ERR_SIZE];
+	double delay = START_RETRY_MIN;
+	int tries = 0;
+	PGconn *conn;
+
+	for (;;) {
+		conn = connect_database(cfg, cfg->database.auto_migrate, why, sizeof(why));
+		if (conn != NULL || why[0] == '\0')
+			break;
+		tries++;
+		if (waiting.since == 0)
+			(void)notify_send("READY=1");
+		log_lasting_fail(&waiting, "waiting for the database: %s (trying again every %.0fs at most; SIGTERM "
+				 "ends the wait)", why, START_RETRY_MAX);
+		log_debug("could not connect to the database (try %d, next in %.0fs): %s", tries, delay, why);
+		(void)notify_send("STATUS=waiting for the database: %s", why);
+		if (wait_pause(delay) < 0) {
+			log_info("stopping: a signal came while waiting for the database");
+			break;
+		}
+		delay = fmin(delay * 2, START_RETRY_MAX);
+	}
+	if (conn != NULL)
+		log_lasting_ok(&waiting, "the database answers");
+	return conn;
 }
 
 /*
@@ -632,7 +699,7 @@ main(int argc, char **argv)
 		}
 		/* a SIGTERM or SIGINT while connecting, migrating or waiting for the migration lock ends it */
 		db_set_wait_hook(wait_db, NULL);
-		conn = open_database(cfg, cfg->database.auto_migrate);
+		conn = mode == LOOP_FOREVER ? wait_for_database(cfg) : open_database(cfg, cfg->database.auto_migrate);
 		db_set_wait_hook(NULL, NULL);
 		if (conn == NULL && wait_stops() > 0) {
 			/* as a stop of the running daemon (README): nothing was claimed yet */

@@ -49,6 +49,8 @@ struct source {
 	char *batch_id;		/* list filter, or NULL */
 	bool running;		/* a list request of it is queued or in flight */
 	bool done_once;		/* one-time sweepers: swept (or gave up) */
+	bool resweeping;	/* --drain: swept, and swept again while runs it listed move */
+	int calm;		/* --drain: sweeps in a row that changed nothing (the pace backs off) */
 	bool gave_up;
 	bool gone;		/* dropped by a reload while running: freed when its request ends */
 	bool leased;		/* this sweeper holds the source's lease */
@@ -556,11 +558,45 @@ sweep_silent_hint(const char *source)
 	return "the API key sees no run: check the key's workspace (api.workspace_id) and discover.since";
 }
 
+/*
+ * --drain: whether src is to be swept again because runs it listed are
+ * still in motion.  Their fetches wait for a sweep that shows them changed
+ * (or discover.recheck_active), so the drain sweeps again at the pace of
+ * the active poll: sync.active_poll_min, doubling up to
+ * sync.active_poll_max while the sweeps change nothing.
+ */
+static bool
+sweep_again(struct source *src, PGconn *conn, bool changed)
+{
+	const struct config *cfg = src->sw->cfg;
+	char err[DB_ERR_SIZE];
+	bool moving;
+	double delay;
+
+	if (discover_in_motion(conn, src->workflow_id, &moving, err, sizeof(err)) < 0) {
+		/* sweeping once more costs a list page; not sweeping could leave runs to discover.recheck_active */
+		log_warning("could not ask whether runs of source \"%s\" are in motion: %s", src->name, err);
+		moving = true;
+	}
+	if (!moving)
+		return false;
+	src->calm = changed ? 0 : src->calm + 1;
+	delay = schedule_active_delay(cfg->sync.active_poll_min, cfg->sync.active_poll_max, src->calm);
+	src->next_at = now_mono() + delay;
+	if (!src->resweeping)
+		log_info("runs listed by source \"%s\" are in motion: it is swept again while they move "
+			 "(every %.1fs to %.1fs)", src->name, cfg->sync.active_poll_min, cfg->sync.active_poll_max);
+	src->resweeping = true;
+	return true;
+}
+
 /* The whole sweep is over: say what it found, and when the next one is. */
 static void
-sweep_done(struct source *src)
+sweep_done(struct source *src, PGconn *conn)
 {
 	struct sweeper *s = src->sw;
+	bool changed = src->enqueued + src->made_due > 0;
+	bool again_before = src->resweeping;
 
 	src->running = false;
 	src->leased = false;
@@ -569,13 +605,17 @@ sweep_done(struct source *src)
 	if (s->mode == SWEEP_DAEMON)
 		src->next_at = now_mono() + (src->deferred > 0 ? fmin(s->cfg->discover.interval, DEFERRED_RETRY) :
 					     s->cfg->discover.interval);
-	else
+	else if (s->mode != SWEEP_DRAIN || !sweep_again(src, conn, changed))
 		src->done_once = true;
-	log_msg(src->enqueued + src->made_due + src->malformed > 0 || s->mode != SWEEP_DAEMON ? LOG_LEVEL_INFO :
+	/* a --drain's sweeps again that found nothing are as quiet as a daemon's */
+	log_msg(changed || src->malformed > 0 || (s->mode != SWEEP_DAEMON && !again_before) ? LOG_LEVEL_INFO :
 		LOG_LEVEL_DEBUG,
 		"swept source \"%s\": listed %lld, enqueued %lld, made due %lld, malformed %lld, deferred %lld "
 		"(%lld page%s)", src->name, src->listed, src->enqueued, src->made_due, src->malformed, src->deferred,
 		src->pages, src->pages == 1 ? "" : "s");
+	/* each sweep again says what it changed itself (a one-time sweep's failed tries count in its line) */
+	if (src->resweeping)
+		src->enqueued = src->made_due = 0;
 	if (src->listed > 0)
 		src->ever_listed = true;
 	if (!src->ever_listed && (src->silent_warned == 0 || now_mono() - src->silent_warned >= SILENT_WARN_EVERY)) {
@@ -727,7 +767,7 @@ sweep_take(struct sweeper *s, PGconn *conn, struct fetcher *f, const struct fetc
 		src->unchanged += counts.total - counts.enqueued - counts.made_due - counts.deferred;
 	src->made_due += counts.made_due;
 	if (last) {
-		sweep_done(src);
+		sweep_done(src, conn);
 	} else if (submit_page(src, f, page->next_token) < 0) {
 		sweep_fail(src, conn, true, -1, "out of memory");
 	}

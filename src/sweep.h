@@ -11,7 +11,8 @@
 
 enum sweep_mode {
 	SWEEP_DAEMON,		/* every source every discover.interval, forever, as the sources' schedule says */
-	SWEEP_DRAIN,		/* one sweep of every source now (--drain), then none */
+	SWEEP_DRAIN,		/* --drain: every source now, then again (at the active poll's pace) only while
+				   runs it listed are in motion */
 	SWEEP_DISCOVER,		/* the same, for --discover */
 	SWEEP_ENQUEUE,		/* --enqueue-workflow/--enqueue-batch: list, enqueue everything, no source state */
 };

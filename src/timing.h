@@ -40,6 +40,14 @@
 /* Reconnecting to the database: first delay, doubling up to the longest (a restart of PostgreSQL takes seconds). */
 #define DB_RETRY_MIN 0.5
 #define DB_RETRY_MAX 30.0
+/*
+ * A daemon started while the database is down (booting beside it, or during
+ * its restart) tries again after this long, doubling up to the longest: a
+ * try is one connection attempt, and the longest is what it may stay
+ * waiting after the database came up.
+ */
+#define START_RETRY_MIN 1.0
+#define START_RETRY_MAX 5.0
 
 /* How long a stopping daemon waits for requests in flight before it releases them (under systemd's 90 s). */
 #define STOP_GRACE 10.0
@@ -86,6 +94,7 @@
 
 _Static_assert(LOCK_TIMEOUT_S < STATEMENT_TIMEOUT_S, "a locked row must fail as locked, not as slow");
 _Static_assert(STATEMENT_TIMEOUT_S < DB_WAIT_MAX, "the server ends a slow statement before the daemon abandons it");
+_Static_assert(START_RETRY_MIN <= START_RETRY_MAX, "the start-up's back-off grows up to its longest");
 _Static_assert(WRITER_PATIENCE < DB_WAIT_MAX, "the loop takes over a stalled writer's batches before its call is "
 	       "abandoned");
 

@@ -285,6 +285,31 @@ poll_fds(struct curl_waitfd *fds, unsigned n, int timeout_ms)
 	return rc < 0 && errno != EINTR ? -1 : 0;
 }
 
+/* A pause before the loop; see wait.h. */
+int
+wait_pause(double seconds)
+{
+	struct curl_waitfd fds[WAIT_SOURCES_MAX];
+	int at[WAIT_SOURCES_MAX];
+	double now = now_mono(), until = now + seconds;
+
+	while (got_stop == 0 && now < until) {
+		double wake = fmin(fmin(until - now, WAIT_MAX), fmax(run_timers(now, WAIT_DB) - now, 0));
+		unsigned n = gather(fds, at, WAIT_DB);
+
+		if (poll_fds(fds, n, (int)ceil(wake * 1000)) < 0) {
+			/* poll() itself failed: sleep instead, a signal still cuts it short */
+			struct timespec ts = { 0, 100000000 };
+
+			nanosleep(&ts, NULL);
+		} else {
+			dispatch(fds, at, WAIT_DB);
+		}
+		now = now_mono();
+	}
+	return got_stop > 0 ? -1 : 0;
+}
+
 /* How long the call may wait in all: the loop's limit, or, before it, until a stop signal. */
 static double
 call_limit(double now, double waited)

@@ -76,6 +76,13 @@ void wait_end_loop(void);
 int wait_run(double now, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /*
+ * Before the loop runs (the start-up waiting for the database): wait
+ * seconds, serving what a database call's wait serves (the signals, the
+ * watchdog).  Returns 0, or -1 at once when a SIGTERM or SIGINT came.
+ */
+int wait_pause(double seconds);
+
+/*
  * The wait hook of every database call (db_set_wait_hook()): before the
  * loop runs (start-up: a SIGTERM or SIGINT gives up the call at once), and
  * while it runs (the limit given to wait_start_loop()).  arg is unused.
