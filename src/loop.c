@@ -360,9 +360,9 @@ loop_timer(void *arg, double now)
 	else if (l->db.conn == NULL)
 		wake = l->db.retry_at;
 	else if (l->auth.failed || l->bad.paused)
-		/* a probe in flight after a pause for 400s: its answer wakes the loop */
-		wake = fmax(l->claims.next, fmax(l->auth.failed ? l->auth.until : 0,
-						 !l->bad.paused ? 0 : fetch_busy(l->fetch) > 0 ? INFINITY : l->bad.until));
+		/* paused: due when the pause ends; a probe (or a request sent before) in flight: its answer wakes it */
+		wake = fetch_busy(l->fetch) > 0 ? INFINITY :
+		       fmax(l->claims.next, fmax(l->auth.failed ? l->auth.until : 0, l->bad.paused ? l->bad.until : 0));
 	else
 		wake = l->sweep != NULL ? fmin(l->claims.next, l->next_sweep) : l->claims.next;
 	claims_pace(&l->claims, &x);
@@ -546,7 +546,9 @@ claim_due(struct loop *l, double now)
 	struct claims_ctx x;
 	int n;
 
-	if (l->db.conn == NULL || l->stop.stopping || now < l->claims.next || (l->auth.failed && now < l->auth.until) ||
+	/* a refused key: one probe when the pause ends, and no other claim until its answer */
+	if (l->db.conn == NULL || l->stop.stopping || now < l->claims.next ||
+	    (l->auth.failed && (now < l->auth.until || fetch_busy(l->fetch) > 0)) ||
 	    badreq_waiting(&l->bad, fetch_busy(l->fetch), now))
 		return l->mode != LOOP_FOREVER && !l->stop.stopping && l->claims.all && nothing_left(l);
 	x = claims_of(l);

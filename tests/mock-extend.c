@@ -38,7 +38,8 @@
  * (no spaces) lists that literal summary first on every world page it serves,
  * beside the page's runs: a malformed summary in an otherwise good list.
  *
- * Every request must carry the key (else 401), x-extend-workspace-id: W when
+ * Every request must carry the key (else 401, after --refusal-delay
+ * seconds: a slow refusal), x-extend-workspace-id: W when
  * --workspace is given (else 403), and the API version (else 400).  With
  * --rate-limit N, a request to /workflow_runs or /workflow_runs/X that passed
  * those checks and would make more than floor(N) (at least 1) arrivals in
@@ -218,6 +219,7 @@ struct mock {
 	const char	*workspace;	/* expected workspace id, or NULL */
 	const char	*retry_after;	/* Retry-After of rate limit 429s, or NULL */
 	const char	*world_file;	/* --world, or NULL */
+	double		 refusal_delay;	/* --refusal-delay: seconds before a 401 */
 	FILE		*log;
 	struct run	*runs;
 	size_t		 nruns;
@@ -287,6 +289,7 @@ usage(void)
 	    "       [--log FILE] [--version-header V] [--workspace W]\n"
 	    "       [--rate-limit N [--rate-limit-retry-after SECONDS]]\n"
 	    "       [--world FILE [--time-scale X] [--world-epoch SECONDS]]\n"
+	    "       [--refusal-delay SECONDS]\n"
 	    "--rate-limit answers 429 to requests beyond floor(N) a second; those\n"
 	    "429s count too, as on the real API.  SIGHUP re-reads --key-file.\n");
 }
@@ -2128,8 +2131,10 @@ handle_request(void *cls, struct MHD_Connection *conn, const char *url,
 	    "x-extend-api-version");
 	workspace = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    WORKSPACE_HEADER);
-	if (auth != AUTH_OK)
+	if (auth != AUTH_OK) {
 		answer_const(&a, MHD_HTTP_UNAUTHORIZED, BODY_BAD_KEY);
+		a.delay = mock.refusal_delay;
+	}
 	else if (mock.workspace != NULL && (workspace == NULL ||
 	    strcmp(workspace, mock.workspace) != 0))
 		answer_const(&a, MHD_HTTP_FORBIDDEN, BODY_BAD_WORKSPACE);
@@ -2337,6 +2342,7 @@ main(int argc, char **argv)
 		{ "world", required_argument, NULL, 'W' },
 		{ "time-scale", required_argument, NULL, 'S' },
 		{ "world-epoch", required_argument, NULL, 'E' },
+		{ "refusal-delay", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -2430,6 +2436,16 @@ main(int argc, char **argv)
 			if (errno != 0 || end == optarg || *end != '\0' ||
 			    !isfinite(world.epoch) || world.epoch <= 0) {
 				warnmsg("invalid world epoch \"%s\"", optarg);
+				return 2;
+			}
+			break;
+		case 'D':
+			errno = 0;
+			mock.refusal_delay = strtod(optarg, &end);
+			if (errno != 0 || end == optarg || *end != '\0' ||
+			    !isfinite(mock.refusal_delay) ||
+			    mock.refusal_delay < 0 || mock.refusal_delay > MAX_DELAY) {
+				warnmsg("invalid refusal delay \"%s\"", optarg);
 				return 2;
 			}
 			break;
