@@ -678,13 +678,18 @@ main(int argc, char **argv)
 	default:
 		if (cfg->log.metrics_file[0] != '\0') {
 			metrics_fd = metrics_lock(cfg->log.metrics_file, err, sizeof(err));
-			if (metrics_fd == METRICS_LOCKED) {
+			if (metrics_fd == METRICS_LOCKED && mode != LOOP_FOREVER) {
+				/* cron's --once beside the service, with its configuration: the service's file stays */
+				log_warning("%s; this %s goes on without writing it", err,
+					    mode == LOOP_ONCE ? "--once" : "--drain");
+				cfg->log.metrics_file[0] = '\0';
+			} else if (metrics_fd == METRICS_LOCKED) {
 				log_error("%s", err);
 				rc = EXIT_USAGE;
 				break;
-			}
-			if (metrics_fd < 0)
+			} else if (metrics_fd < 0) {
 				log_warning("%s", err);
+			}
 		}
 		tune_malloc();
 		if (wait_setup() < 0) {
