@@ -33,7 +33,7 @@ judge_one(const struct outcome_ctx *oc, struct fetch_result *r)
 {
 	struct run_rows *rr;
 
-	/* -1 (the database away, the row locked): dropped, its lease ends and the run is fetched again */
+	/* -1 (the database away, the row locked): dropped, it is claimed again when its lease ends */
 	(void)outcome_answer(oc, r, &rr);
 	queue_claim_free(r->data);
 	fetch_result_free(r);
@@ -60,6 +60,14 @@ give_back(struct badreq *b, const struct outcome_ctx *oc)
 	b->nheld = 0;
 }
 
+const char badreq_probe_tag = 0;
+
+bool
+badreq_is_probe(const void *data)
+{
+	return data == BADREQ_PROBE;
+}
+
 /* Take a 400; see badreq.h. */
 enum badreq_outcome
 badreq_take(struct badreq *b, const struct outcome_ctx *oc, struct fetch_result *r, double now)
@@ -67,31 +75,70 @@ badreq_take(struct badreq *b, const struct outcome_ctx *oc, struct fetch_result 
 	char error[sizeof(b->error)];
 
 	if (b->paused) {
+		/* sent before the pause began */
 		outcome_release(oc, r->data);
 		fetch_result_free(r);
-		if (now >= b->until) {
-			/* the probe: still refused */
-			b->pause = fmin(b->pause * 2, BAD_REQUEST_PAUSE_MAX);
-			b->until = now + b->pause;
-		}
 		return BADREQ_STILL;
 	}
 	normalize_http_error(r->http_status, r->body.data, r->body.len, error, sizeof(error));
-	if (b->nheld > 0 && strcmp(error, b->error) != 0)
+	if (b->nheld > 0 && strcmp(error, b->error) != 0 && !b->verifying)
 		badreq_judge(b, oc);	/* another error: no setting answers two ways */
 	if (!hold(b, r, now)) {
 		judge_one(oc, r);
 		return BADREQ_JUDGED;
 	}
-	memcpy(b->error, error, sizeof(b->error));
-	if (b->nheld < BADREQ_RUNS)
-		return BADREQ_HELD;
-	/* the runs wait, untouched; the error stays in b->error for the caller's line */
+	if (b->nheld == 1)
+		memcpy(b->error, error, sizeof(b->error));
+	return b->nheld == BADREQ_RUNS && !b->verifying ? BADREQ_VERIFY : BADREQ_HELD;
+}
+
+/* Sent; see badreq.h. */
+void
+badreq_sent(struct badreq *b, const struct outcome_ctx *oc, bool sent, double now)
+{
+	b->verifying = sent;
+	b->verify_sent = now;
+	if (!sent) {
+		give_back(b, oc);
+		if (b->paused)
+			b->until = now + b->pause;
+	}
+}
+
+/* Probe due; see badreq.h. */
+bool
+badreq_probe_due(const struct badreq *b, double now)
+{
+	return b->paused && !b->verifying && now >= b->until;
+}
+
+/* Verdict; see badreq.h. */
+enum badreq_verdict
+badreq_verdict(struct badreq *b, const struct outcome_ctx *oc, long http_status, double now)
+{
+	if (!b->verifying)
+		return BADREQ_UNCLEAR;	/* a run's answer decided first, or it was given up on */
+	b->verifying = false;
+	if (http_status == 400) {
+		give_back(b, oc);
+		if (b->paused) {
+			b->pause = fmin(b->pause * 2, BAD_REQUEST_PAUSE_MAX);
+			b->until = now + b->pause;
+			return BADREQ_STILL_PAUSED;
+		}
+		b->paused = true;
+		b->pause = BAD_REQUEST_PAUSE_MIN;
+		b->until = now + b->pause;
+		return BADREQ_PAUSED;
+	}
+	if (http_status >= 200 && http_status <= 299) {
+		(void)badreq_accepted(b, oc);
+		return BADREQ_TAKEN;
+	}
 	give_back(b, oc);
-	b->paused = true;
-	b->pause = BAD_REQUEST_PAUSE_MIN;
-	b->until = now + b->pause;
-	return BADREQ_PAUSED;
+	if (b->paused)
+		b->until = now + b->pause;
+	return BADREQ_UNCLEAR;
 }
 
 /* Another run's request taken; see badreq.h. */
@@ -103,35 +150,50 @@ badreq_accepted(struct badreq *b, const struct outcome_ctx *oc)
 	if (oc->db->conn != NULL)
 		badreq_judge(b, oc);	/* else badreq_settle() does, when the database is back */
 	b->paused = false;
+	b->verifying = false;		/* its answer, when it comes, decides nothing more */
 	return was;
+}
+
+/* Hold; see badreq.h. */
+double
+badreq_hold(const struct config *cfg)
+{
+	return fmax(BAD_REQUEST_HOLD, fmin(cfg->api.timeout + BADREQ_RUNS / cfg->api.rate_limit, cfg->sync.lease / 2));
 }
 
 /* Settle; see badreq.h. */
 void
 badreq_settle(struct badreq *b, const struct outcome_ctx *oc, size_t busy, double now)
 {
+	if (b->verifying) {
+		/* taken back from the fetcher (a stop, the database away), or lost: it decides nothing */
+		if (now - b->verify_sent > badreq_hold(oc->cfg) + oc->cfg->api.timeout)
+			badreq_sent(b, oc, false, now);
+		return;
+	}
 	if (b->nheld == 0 || oc->db->conn == NULL)
 		return;
-	if (busy == 0 || now - b->held_at >= BAD_REQUEST_HOLD) {
+	if (busy == 0 || now - b->held_at >= badreq_hold(oc->cfg)) {
 		log_debug("%zu run%s answered HTTP 400 (%s) with no other answer to compare: each run's own failure",
 			  b->nheld, b->nheld == 1 ? "" : "s", b->error);
 		badreq_judge(b, oc);
 	}
 }
 
-/* Unclear; see badreq.h. */
-void
-badreq_unclear(struct badreq *b, double now)
+/* Next; see badreq.h. */
+double
+badreq_next(const struct badreq *b, const struct config *cfg)
 {
-	if (b->paused && now >= b->until)
-		b->until = now + b->pause;
+	if (b->verifying)
+		return b->verify_sent + badreq_hold(cfg) + cfg->api.timeout;
+	return b->paused ? b->until : 0;
 }
 
 /* Waiting; see badreq.h. */
 bool
-badreq_waiting(const struct badreq *b, size_t busy, double now)
+badreq_waiting(const struct badreq *b)
 {
-	return b->paused && (now < b->until || busy > 0);
+	return b->paused || b->verifying;
 }
 
 /* Release; see badreq.h. */

@@ -394,6 +394,23 @@ is_identifier(const char *s, size_t max)
 	       !(s[0] >= '0' && s[0] <= '9');
 }
 
+/* url without its user and password; see config.h. */
+const char *
+config_url_for_log(const char *url, char *buf, size_t len)
+{
+	const char *host = strstr(url, "://");
+	const char *at;
+
+	if (host == NULL)
+		return url;
+	host += 3;
+	at = memchr(host, '@', strcspn(host, "/?#"));
+	if (at == NULL)
+		return url;
+	snprintf(buf, len, "%.*s***%s", (int)(host - url), url, at);
+	return buf;
+}
+
 /* Checks that involve more than one key, or more than a range. */
 static int
 check_consistency(const struct config *cfg, char *err, size_t errlen)

@@ -110,4 +110,11 @@ int config_hide_env_key(void) __attribute__((warn_unused_result));
 /* True when url's host is a loopback address (plain http is allowed only there). */
 bool config_url_is_loopback(const char *url);
 
+/*
+ * url as it may be logged: a user and password in it
+ * (https://user:secret@proxy/) written "***"; url itself when it has none,
+ * else buf (len bytes).
+ */
+const char *config_url_for_log(const char *url, char *buf, size_t len);
+
 #endif

@@ -682,6 +682,9 @@ db_unreachable(const char *err)
 		"the database system is in recovery mode", "the database system is not yet accepting connections",
 		"the database system is not accepting connections", "too many clients already",
 		"remaining connection slots are reserved",
+		/* over TLS, a server that restarts; a session ended between the connection and its first query */
+		"ssl syscall error", "ssl connection has been closed unexpectedly", "ssl error: unexpected eof",
+		"terminating connection due to administrator command",
 	};
 	char low[DB_ERR_SIZE];
 	size_t i;

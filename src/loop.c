@@ -90,7 +90,7 @@ static struct claims_ctx
 claims_of(struct loop *l)
 {
 	return (struct claims_ctx){ l->oc, l->fetch, l->results,
-				    l->mode == LOOP_ONCE ? l->once_cutoff : NULL, l->auth.failed || l->bad.paused,
+				    l->mode == LOOP_ONCE ? l->once_cutoff : NULL, l->auth.failed,
 				    &l->claims.failing };
 }
 
@@ -137,22 +137,24 @@ handle_auth_failure(struct loop *l, struct claim *c, const struct fetch_result *
 }
 
 /*
- * 400 for BADREQ_RUNS runs in a row, with the same error: the request is at
- * fault (api.version, api.base_url), not the runs.  Say so loudly (the pause
- * began) or again (a probe was refused again), give back what waits to be
- * sent; --drain and --once end, the runs left pending.
+ * 400 for BADREQ_RUNS runs in a row, with the same error, and for a list
+ * of runs: the request is at fault (api.version, api.base_url), not the
+ * runs.  Say so loudly (the pause began) or again (the list was refused
+ * again), give back what waits to be sent; --drain and --once end, the
+ * runs left pending.
  */
 static void
 bad_request_paused(struct loop *l, bool began)
 {
-	char next[80];
+	char next[80], base[1024];
 
 	if (began)
 		cancel(l, false);
 	snprintf(next, sizeof(next), "; fetching paused, next try in %.0fs (or on SIGHUP)", l->bad.pause);
-	log_error("the Extend API answered %s to %d runs in a row: the request is wrong, not the runs; check "
-		  "api.version (\"%s\") and api.base_url (\"%s\")%s", l->bad.error, BADREQ_RUNS,
-		  l->cfg->api.version, l->cfg->api.base_url, l->mode == LOOP_FOREVER ? next : "; the runs stay pending");
+	log_error("the Extend API answered %s to %d runs in a row and to a list of runs: the request is wrong, not "
+		  "the runs; check api.version (\"%s\") and api.base_url (\"%s\")%s", l->bad.error, BADREQ_RUNS,
+		  l->cfg->api.version, config_url_for_log(l->cfg->api.base_url, base, sizeof(base)),
+		  l->mode == LOOP_FOREVER ? next : "; the runs stay pending");
 	if (l->mode != LOOP_FOREVER && began) {
 		/* --drain, --once: a setting to fix, nothing to wait for */
 		l->stop.exit_code = 2;
@@ -161,24 +163,59 @@ bad_request_paused(struct loop *l, bool began)
 	}
 }
 
+/* Ask the API whether it takes this daemon's requests at all: one list page of one run (badreq.h). */
+static void
+send_probe(struct loop *l)
+{
+	char path[200];
+	bool sent = discover_list_path(path, sizeof(path), 1, NULL, NULL, NULL) == 0 &&
+		    fetch_submit_list(l->fetch, path, BADREQ_PROBE) == 0;
+
+	badreq_sent(&l->bad, &l->oc, sent, now_mono());
+}
+
 /* A run's 400: held until the answers after it say whose fault it is (badreq.h). */
 static void
 handle_bad_request(struct loop *l, struct fetch_result *r)
 {
-	double until = l->bad.until;
+	if (badreq_take(&l->bad, &l->oc, r, now_mono()) == BADREQ_VERIFY) {
+		/* what waits to be sent would only be held too: back to the queue until the answer */
+		cancel(l, false);
+		send_probe(l);
+	}
+}
 
-	switch (badreq_take(&l->bad, &l->oc, r, now_mono())) {
+/* The answer to send_probe(): the request's fault (a pause), the runs' own, or nothing decided. */
+static void
+handle_probe(struct loop *l, struct fetch_result *r)
+{
+	long st = r->http_status;
+	bool paused = l->bad.paused;
+
+	if (l->stop.stopping || st == 401 || st == 402 || st == 403) {
+		/* the key, not the request: the runs held go back untouched */
+		(void)badreq_verdict(&l->bad, &l->oc, 0, now_mono());
+		if (!l->stop.stopping)
+			handle_auth_failure(l, NULL, r);
+		fetch_result_free(r);
+		return;
+	}
+	switch (badreq_verdict(&l->bad, &l->oc, st, now_mono())) {
 	case BADREQ_PAUSED:
 		bad_request_paused(l, true);
 		break;
-	case BADREQ_STILL:
-		if (l->bad.until != until)
-			bad_request_paused(l, false);
+	case BADREQ_STILL_PAUSED:
+		bad_request_paused(l, false);
 		break;
-	case BADREQ_HELD:
-	case BADREQ_JUDGED:
+	case BADREQ_TAKEN:
+		if (paused)
+			log_info("the Extend API takes the requests again (a list of runs); fetching resumed");
+		break;
+	case BADREQ_UNCLEAR:
 		break;
 	}
+	fetch_result_free(r);
+	l->claims.next = fmin(l->claims.next, now_mono());
 }
 
 /* A page of a sweep: the sweeper applies it and asks for the next; the loop minds the key and the database. */
@@ -187,6 +224,10 @@ handle_list(struct loop *l, struct fetch_result *r)
 {
 	enum sweep_outcome o;
 
+	if (badreq_is_probe(r->data)) {
+		handle_probe(l, r);
+		return;
+	}
 	if (l->stop.stopping || l->sweep == NULL) {
 		sweep_cancelled(r->data);
 		fetch_result_free(r);
@@ -245,9 +286,7 @@ handle_result(void *arg, struct fetch_result *r, int tries)
 		return true;
 	}
 	/* the API took this request: the 400s held were their runs' own */
-	if (!schedule_request_taken(r->http_status))
-		badreq_unclear(&l->bad, now_mono());
-	else if (badreq_accepted(&l->bad, &l->oc))
+	if (schedule_request_taken(r->http_status) && badreq_accepted(&l->bad, &l->oc))
 		log_info("the Extend API takes the requests again (HTTP %ld); fetching resumed", r->http_status);
 	rc = outcome_answer(&l->oc, r, &rr);
 	if (rc > 0) {
@@ -359,10 +398,10 @@ loop_timer(void *arg, double now)
 		wake = l->stop.deadline;
 	else if (l->db.conn == NULL)
 		wake = l->db.retry_at;
-	else if (l->auth.failed || l->bad.paused)
+	else if (l->auth.failed || badreq_waiting(&l->bad))
 		/* paused: due when the pause ends; a probe (or a request sent before) in flight: its answer wakes it */
 		wake = fetch_busy(l->fetch) > 0 ? INFINITY :
-		       fmax(l->claims.next, fmax(l->auth.failed ? l->auth.until : 0, l->bad.paused ? l->bad.until : 0));
+		       fmax(l->claims.next, fmax(l->auth.failed ? l->auth.until : 0, badreq_next(&l->bad, l->cfg)));
 	else
 		wake = l->sweep != NULL ? fmin(l->claims.next, l->next_sweep) : l->claims.next;
 	claims_pace(&l->claims, &x);
@@ -549,7 +588,7 @@ claim_due(struct loop *l, double now)
 	/* a refused key: one probe when the pause ends, and no other claim until its answer */
 	if (l->db.conn == NULL || l->stop.stopping || now < l->claims.next ||
 	    (l->auth.failed && (now < l->auth.until || fetch_busy(l->fetch) > 0)) ||
-	    badreq_waiting(&l->bad, fetch_busy(l->fetch), now))
+	    badreq_waiting(&l->bad))
 		return l->mode != LOOP_FOREVER && !l->stop.stopping && l->claims.all && nothing_left(l);
 	x = claims_of(l);
 	n = claims_run(&l->claims, &x);
@@ -581,6 +620,8 @@ pass(struct loop *l)
 	if (l->sweep != NULL && l->db.conn != NULL && !l->stop.stopping && now >= l->next_sweep &&
 	    !(l->auth.failed && now < l->auth.until) && !(l->bad.paused && now < l->bad.until))
 		l->next_sweep = sweep_poll(l->sweep, l->db.conn, l->fetch, now);
+	if (badreq_probe_due(&l->bad, now) && l->db.conn != NULL && !l->stop.stopping)
+		send_probe(l);
 	if (claim_due(l, now))
 		return false;
 	/* 400s held with no answer left to compare them with: their runs' own */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "badreq.h"
 #include "db.h"
 #include "discover.h"
 #include "log.h"
@@ -271,6 +272,8 @@ outcome_release(const struct outcome_ctx *o, struct claim *c)
 void
 outcome_release_cb(const char *run_id, void *data, void *arg)
 {
+	if (run_id == NULL && badreq_is_probe(data))
+		return;			/* the list request of badreq.h: given up on after api.timeout */
 	if (run_id == NULL)
 		sweep_cancelled(data);	/* a list request: its sweep is retried, its lease given back at stop */
 	else

@@ -63,10 +63,10 @@
 #define BAD_REQUEST_PAUSE_MAX 600.0
 /*
  * A 400 held back for the answers after it is judged the run's own fault
- * after this long at most: the answers sent with it come within it at the
- * rates the daemon runs at, and its failure is recorded well inside the
- * default sync.lease (300 s); a lease shorter than that may end first, and
- * the run is fetched again.
+ * after this long at least, or as long as BADREQ_RUNS requests take at
+ * api.rate_limit and api.timeout, up to half of sync.lease
+ * (badreq_hold()): its failure is recorded inside the lease, else the run
+ * would be fetched again.
  */
 #define BAD_REQUEST_HOLD 5.0
 /* A result whose queue row another session locked is written again after this long (each try costs lock_timeout). */

@@ -597,6 +597,20 @@ START_TEST(test_url_is_loopback)
 }
 END_TEST
 
+START_TEST(test_url_for_log)
+{
+	char buf[128];
+
+	ck_assert_str_eq(config_url_for_log("https://extend:sekrit@proxy.example/v1", buf, sizeof(buf)),
+			 "https://***@proxy.example/v1");
+	ck_assert_str_eq(config_url_for_log("https://sekrit@proxy.example", buf, sizeof(buf)), "https://***@proxy.example");
+	ck_assert_str_eq(config_url_for_log("https://api.extend.ai", buf, sizeof(buf)), "https://api.extend.ai");
+	/* an @ past the host is the path's */
+	ck_assert_str_eq(config_url_for_log("https://api.extend.ai/a@b", buf, sizeof(buf)), "https://api.extend.ai/a@b");
+	ck_assert_str_eq(config_url_for_log("no scheme", buf, sizeof(buf)), "no scheme");
+}
+END_TEST
+
 START_TEST(test_poll_order)
 {
 	const char *path, *err;
@@ -873,6 +887,7 @@ config_suite(void)
 	tcase_add_loop_test(tc, test_base_url, 0, (int)(sizeof(base_urls) / sizeof(base_urls[0])));
 	tcase_add_loop_test(tc, test_base_url_lookalikes, 0, (int)(sizeof(lookalikes) / sizeof(lookalikes[0])));
 	tcase_add_test(tc, test_url_is_loopback);
+	tcase_add_test(tc, test_url_for_log);
 	tcase_add_test(tc, test_poll_order);
 	tcase_add_loop_test(tc, test_schema_name, 0, (int)(sizeof(schemas) / sizeof(schemas[0])));
 	tcase_add_test(tc, test_other_strings);
