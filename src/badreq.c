@@ -135,9 +135,15 @@ badreq_verdict(struct badreq *b, const struct outcome_ctx *oc, long http_status,
 		(void)badreq_accepted(b, oc);
 		return BADREQ_TAKEN;
 	}
-	give_back(b, oc);
-	if (b->paused)
-		b->until = now + b->pause;
+	if (b->paused || http_status == 0 || oc->db->conn == NULL) {
+		/* no answer (or the key's): nothing decided, the same pause again */
+		give_back(b, oc);
+		if (b->paused)
+			b->until = now + b->pause;
+		return BADREQ_UNCLEAR;
+	}
+	/* the API answered otherwise (5xx, 429, 404): it cannot say the request is wrong; the runs' own 400s stand */
+	badreq_judge(b, oc);
 	return BADREQ_UNCLEAR;
 }
 
@@ -154,11 +160,18 @@ badreq_accepted(struct badreq *b, const struct outcome_ctx *oc)
 	return was;
 }
 
+/* Seconds the list request may take: waiting for a token at api.rate_limit, then api.timeout. */
+static double
+badreq_probe_wait(const struct config *cfg)
+{
+	return BAD_REQUEST_HOLD + 1 / cfg->api.rate_limit + cfg->api.timeout;
+}
+
 /* Hold; see badreq.h. */
 double
 badreq_hold(const struct config *cfg)
 {
-	return fmax(BAD_REQUEST_HOLD, fmin(cfg->api.timeout + BADREQ_RUNS / cfg->api.rate_limit, cfg->sync.lease / 2));
+	return fmin(fmax(BAD_REQUEST_HOLD, cfg->api.timeout + BADREQ_RUNS / cfg->api.rate_limit), cfg->sync.lease / 2);
 }
 
 /* Settle; see badreq.h. */
@@ -167,7 +180,7 @@ badreq_settle(struct badreq *b, const struct outcome_ctx *oc, size_t busy, doubl
 {
 	if (b->verifying) {
 		/* taken back from the fetcher (a stop, the database away), or lost: it decides nothing */
-		if (now - b->verify_sent > badreq_hold(oc->cfg) + oc->cfg->api.timeout)
+		if (now - b->verify_sent > badreq_probe_wait(oc->cfg))
 			badreq_sent(b, oc, false, now);
 		return;
 	}
@@ -185,7 +198,7 @@ double
 badreq_next(const struct badreq *b, const struct config *cfg)
 {
 	if (b->verifying)
-		return b->verify_sent + badreq_hold(cfg) + cfg->api.timeout;
+		return b->verify_sent + badreq_probe_wait(cfg);
 	return b->paused ? b->until : 0;
 }
 

@@ -66,7 +66,7 @@ enum badreq_verdict {
 	BADREQ_PAUSED,		/* refused with a 400: the request is at fault; the runs held given back, a pause */
 	BADREQ_STILL_PAUSED,	/* refused again while paused: the pause doubled */
 	BADREQ_TAKEN,		/* the API took it: the runs held were at fault themselves and fail; a pause ends */
-	BADREQ_UNCLEAR,		/* no answer, 429, 5xx, a refused key: the runs held given back untouched */
+	BADREQ_UNCLEAR,		/* no answer or a refused key: the runs given back; another answer: they fail */
 };
 
 /*
@@ -74,7 +74,10 @@ enum badreq_verdict {
  * fault on the request: the runs held go back untouched (due now, no
  * attempt counted) and b pauses, or, paused already, the pause doubles (up
  * to BAD_REQUEST_PAUSE_MAX).  A 2xx says the API takes the request: the
- * runs held fail as their own fault.  Anything else decides nothing.
+ * runs held fail as their own fault, and so they do when it answers
+ * otherwise (5xx, 429, 404: it cannot say the request is wrong), but while
+ * paused (the same pause again).  No answer (0: a timeout, a stop, a
+ * refused key) decides nothing: the runs go back untouched.
  */
 enum badreq_verdict badreq_verdict(struct badreq *b, const struct outcome_ctx *oc, long http_status, double now);
 
@@ -98,15 +101,15 @@ void badreq_judge(struct badreq *b, const struct outcome_ctx *oc);
  * Before the wait: runs held with nothing left in flight to judge them by,
  * or held longer than the answers sent with them take (badreq_hold()), are
  * judged (badreq_judge()); busy is what the fetcher holds.  A list request
- * with no answer past api.timeout (taken back from the fetcher) decides
- * nothing.  Not while the database is away.
+ * with no answer after its token's wait and api.timeout (taken back from
+ * the fetcher unseen) decides nothing.  Not while the database is away.
  */
 void badreq_settle(struct badreq *b, const struct outcome_ctx *oc, size_t busy, double now);
 
 /*
  * Seconds a 400 is held for the answers sent with it: BAD_REQUEST_HOLD, or
- * as long as BADREQ_RUNS requests take at api.rate_limit, up to half of
- * sync.lease.
+ * as long as BADREQ_RUNS requests take at api.rate_limit and api.timeout,
+ * but at most half of sync.lease.
  */
 double badreq_hold(const struct config *cfg);
 

@@ -404,7 +404,12 @@ config_url_for_log(const char *url, char *buf, size_t len)
 	if (host == NULL)
 		return url;
 	host += 3;
-	at = memchr(host, '@', strcspn(host, "/?#"));
+	/* the last @ of the authority: a password may hold one */
+	at = NULL;
+	for (size_t i = 0, n = strcspn(host, "/?#"); i < n; i++) {
+		if (host[i] == '@')
+			at = host + i;
+	}
 	if (at == NULL)
 		return url;
 	snprintf(buf, len, "%.*s***%s", (int)(host - url), url, at);

@@ -76,13 +76,25 @@ conn_setup(PGconn *conn, void *arg, char *err, size_t errlen)
 }
 
 /* Give back the runs the fetcher has not sent yet (all: and take back those in flight too). */
+/* A request taken back from the fetcher by cancel(): a run given back, a sweep's page retried, the probe given up on. */
+static void
+cancelled(const char *run_id, void *data, void *arg)
+{
+	struct loop *l = arg;
+
+	if (run_id == NULL && badreq_is_probe(data))
+		badreq_sent(&l->bad, &l->oc, false, now_mono());
+	else
+		outcome_release_cb(run_id, data, &l->oc);
+}
+
 static void
 cancel(struct loop *l, bool all)
 {
 	if (all)
-		fetch_cancel_all(l->fetch, outcome_release_cb, &l->oc);
+		fetch_cancel_all(l->fetch, cancelled, l);
 	else
-		fetch_cancel_queued(l->fetch, outcome_release_cb, &l->oc);
+		fetch_cancel_queued(l->fetch, cancelled, l);
 }
 
 /* What claiming needs of the loop now (claims.h). */
@@ -178,11 +190,17 @@ send_probe(struct loop *l)
 static void
 handle_bad_request(struct loop *l, struct fetch_result *r)
 {
-	if (badreq_take(&l->bad, &l->oc, r, now_mono()) == BADREQ_VERIFY) {
-		/* what waits to be sent would only be held too: back to the queue until the answer */
-		cancel(l, false);
-		send_probe(l);
+	if (badreq_take(&l->bad, &l->oc, r, now_mono()) != BADREQ_VERIFY)
+		return;
+	if (l->stop.stopping || l->db.conn == NULL) {
+		badreq_sent(&l->bad, &l->oc, false, now_mono());	/* the runs go back untouched */
+		return;
 	}
+	/* what waits to be sent would only be held too: back to the queue until the answer (--once: it
+	   claims only what was due at its start, and sends them) */
+	if (l->mode != LOOP_ONCE)
+		cancel(l, false);
+	send_probe(l);
 }
 
 /* The answer to send_probe(): the request's fault (a pause), the runs' own, or nothing decided. */
@@ -199,6 +217,10 @@ handle_probe(struct loop *l, struct fetch_result *r)
 			handle_auth_failure(l, NULL, r);
 		fetch_result_free(r);
 		return;
+	}
+	if (l->auth.failed && st != 0) {
+		log_info("the Extend API accepts the API key again; fetching resumed");
+		l->auth.failed = false;
 	}
 	switch (badreq_verdict(&l->bad, &l->oc, st, now_mono())) {
 	case BADREQ_PAUSED:
@@ -620,7 +642,8 @@ pass(struct loop *l)
 	if (l->sweep != NULL && l->db.conn != NULL && !l->stop.stopping && now >= l->next_sweep &&
 	    !(l->auth.failed && now < l->auth.until) && !(l->bad.paused && now < l->bad.until))
 		l->next_sweep = sweep_poll(l->sweep, l->db.conn, l->fetch, now);
-	if (badreq_probe_due(&l->bad, now) && l->db.conn != NULL && !l->stop.stopping)
+	if (badreq_probe_due(&l->bad, now) && l->db.conn != NULL && !l->stop.stopping &&
+	    !(l->auth.failed && now < l->auth.until))
 		send_probe(l);
 	if (claim_due(l, now))
 		return false;

@@ -604,6 +604,7 @@ START_TEST(test_url_for_log)
 	ck_assert_str_eq(config_url_for_log("https://extend:sekrit@proxy.example/v1", buf, sizeof(buf)),
 			 "https://***@proxy.example/v1");
 	ck_assert_str_eq(config_url_for_log("https://sekrit@proxy.example", buf, sizeof(buf)), "https://***@proxy.example");
+	ck_assert_str_eq(config_url_for_log("https://u:p@ss@proxy.example", buf, sizeof(buf)), "https://***@proxy.example");
 	ck_assert_str_eq(config_url_for_log("https://api.extend.ai", buf, sizeof(buf)), "https://api.extend.ai");
 	/* an @ past the host is the path's */
 	ck_assert_str_eq(config_url_for_log("https://api.extend.ai/a@b", buf, sizeof(buf)), "https://api.extend.ai/a@b");
