@@ -483,10 +483,15 @@ loop_init(struct loop *l)
 		log_error("out of memory");
 		return -1;
 	}
-	if (db_open(l) < 0)
-		return -1;
 	if (results_views_start(l->results, l->cfg->database.extracted_schema) < 0)
 		return -1;
+	/*
+	 * The daemon's connection may be gone again since the start's (a
+	 * server restarting): the loop connects again, as it would later.
+	 */
+	if (db_open(l) < 0 && l->mode != LOOP_FOREVER)
+		return -1;
+	results_views_sync(l->results);
 	if (l->mode != LOOP_ONCE && discover_enabled(l->cfg)) {
 		l->sweep = sweep_new(l->cfg, l->owner, l->mode == LOOP_DRAIN ? SWEEP_DRAIN : SWEEP_DAEMON, NULL, 0,
 				     false);

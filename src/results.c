@@ -75,6 +75,8 @@ struct results {
 	 */
 	struct extracted_set *known;
 	char *view_schema;	/* database.extracted_schema, for the life of the loop */
+	bool views_loaded;	/* known read from the database (results_views_sync()) */
+	double views_retry_at;	/* when to read it again, until it was */
 };
 
 /* The writer thread's connection: told apart in pg_stat_activity, its statements prepared. */
@@ -460,25 +462,38 @@ free_deferred(struct results *rs)
 	}
 }
 
-/*
- * The extracted views at start: their schema made when missing (a role
- * that may not is warned of: runs matter more than their views), the views of
- * extractors stored before (an upgrade) or dropped made anew, and the
- * versions they cover loaded.  A refresh that fails is logged and the
- * daemon goes on: the runs matter more than their views.
- */
+/* The extracted views' state; see results.h. */
 int
 results_views_start(struct results *rs, const char *schema)
 {
-	char err[DB_ERR_SIZE];
-	PGresult *res;
-
 	rs->view_schema = strdup(schema);
 	rs->known = extracted_set_new();
 	if (rs->view_schema == NULL || rs->known == NULL) {
 		log_error("out of memory");
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * The extracted views on the loop's connection: their schema made when
+ * missing (a role that may not is warned of), the views of extractors
+ * stored before (an upgrade) or dropped made anew, and the versions they
+ * cover loaded.  Nothing here stops the daemon, since the runs matter more
+ * than their views: a refresh that fails is logged, and versions that
+ * could not be read (a session holding the table, the connection lost)
+ * are read again VIEWS_RETRY later, meanwhile each version's next run
+ * notes it (as a new one would be).
+ */
+void
+results_views_sync(struct results *rs)
+{
+	const char *schema = rs->view_schema;
+	char err[DB_ERR_SIZE];
+	PGresult *res;
+
+	if (rs->views_loaded || rs->db->conn == NULL)
+		return;
 	if (extracted_create_schema(rs->db->conn, schema, err, sizeof(err)) < 0) {
 		/* an upgrade under a roles.sql from before the views: the runs go on, their views wait */
 		log_warning("%s; runs are synced all the same, and their views made once the schema exists "
@@ -496,11 +511,13 @@ results_views_start(struct results *rs, const char *schema)
 	}
 	PQclear(res);
 	if (extracted_load(rs->db->conn, rs->known, err, sizeof(err)) < 0) {
-		log_error("could not read the extractor versions known: %s", err);
-		return -1;
+		rs->views_retry_at = now_mono() + VIEWS_RETRY;
+		log_warning("could not read the extractor versions known: %s; runs are synced all the same (each "
+			    "version noted by its next run), read again in %.0fs", err, VIEWS_RETRY);
+		return;
 	}
+	rs->views_loaded = true;
 	log_debug("%zu extractor versions known to the extracted views", extracted_set_count(rs->known));
-	return 0;
 }
 
 /* The writer's pipe as a source of the wait: readable once its batch is written. */
@@ -563,6 +580,8 @@ results_free(struct results *rs)
 void
 results_poll(struct results *rs, const struct config *cfg, double now)
 {
+	if (!rs->views_loaded && now >= rs->views_retry_at)
+		results_views_sync(rs);
 	if (rs->writer != NULL && dbconn_due(&rs->wdb, now))
 		(void)results_connect(rs, cfg);
 	else if (rs->deferred != NULL && now >= rs->next_deferred)

@@ -36,13 +36,17 @@ struct results *results_new(const struct outcome_ctx *oc, bool (*take)(void *arg
 /* Stop the writer, close its connection, give back what is kept (through release), free rs; accepts NULL. */
 void results_free(struct results *rs);
 
+/* The extracted views of schema, for the life of rs: 0, or -1 when out of memory (logged). */
+int results_views_start(struct results *rs, const char *schema);
+
 /*
- * The extracted views at start (on db): their schema made when missing, the
+ * The extracted views once connected: their schema made when missing, the
  * views of extractors stored before made anew, and the versions they cover
  * loaded, so that a result of a new version is noted as it is written.
- * Returns 0 or -1 (logged).
+ * Failures are logged and stop nothing; until the versions were read, the
+ * loop's connection tries again every VIEWS_RETRY (results_poll()).
  */
-int results_views_start(struct results *rs, const char *schema);
+void results_views_sync(struct results *rs);
 
 /* Open the writer's connection when there is a writer and it has none; 0 or -1 (logged, tried again later). */
 int results_connect(struct results *rs, const struct config *cfg);

@@ -71,6 +71,12 @@
 #define BAD_REQUEST_HOLD 5.0
 /* A result whose queue row another session locked is written again after this long (each try costs lock_timeout). */
 #define LOCKED_RETRY 2.0
+/*
+ * The extractor versions known to the extracted views, when they could not
+ * be read at start (a session held the table, the connection was lost), are
+ * read again this often; meanwhile each version's next run notes it.
+ */
+#define VIEWS_RETRY 30.0
 /* A failure that lasts is logged again at most this often: the journal is not a metrics feed. */
 #define REPEAT_LOG 300.0
 /* How often the status (systemd STATUS=, the metrics file) is refreshed, and the summary line logged. */

@@ -189,8 +189,11 @@ daemon_pid() { echo $DAEMON_PIDS | cut -d' ' -f"$1"; }
 daemons_revive() {
 	for n in $(seq 1 "$1"); do
 		if ! kill -0 "$(daemon_pid $n)" 2>/dev/null; then
-			wait "$(daemon_pid $n)" 2>/dev/null || true
+			died_status=0
+			wait "$(daemon_pid $n)" 2>/dev/null || died_status=$?
 			daemons_died=$((daemons_died + 1))
+			log "daemon $n (pid $(daemon_pid $n)) exited on its own, status $died_status; its last lines:"
+			grep "extend-syncd\[$(daemon_pid $n)\]" "$T/syncd.log" | tail -n 5 | sed 's/^/#   /'
 			daemon_start $n
 		fi
 	done
