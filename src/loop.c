@@ -106,7 +106,10 @@ claims_of(struct loop *l)
 				    &l->claims.failing };
 }
 
-/* Connect, prepare and LISTEN; on failure the loop tries again later, with backoff. */
+/*
+ * Connect, prepare and LISTEN, and read what the extracted views know if
+ * that is still to do; on failure the loop tries again later, with backoff.
+ */
 static int
 db_open(struct loop *l)
 {
@@ -115,6 +118,7 @@ db_open(struct loop *l)
 	l->claims.next = now_mono();
 	claims_give_back(&l->claims, &l->oc);
 	(void)results_connect(l->results, l->cfg);
+	results_views_sync(l->results);
 	return 0;
 }
 
@@ -491,7 +495,6 @@ loop_init(struct loop *l)
 	 */
 	if (db_open(l) < 0 && l->mode != LOOP_FOREVER)
 		return -1;
-	results_views_sync(l->results);
 	if (l->mode != LOOP_ONCE && discover_enabled(l->cfg)) {
 		l->sweep = sweep_new(l->cfg, l->owner, l->mode == LOOP_DRAIN ? SWEEP_DRAIN : SWEEP_DAEMON, NULL, 0,
 				     false);

@@ -43,8 +43,9 @@ int results_views_start(struct results *rs, const char *schema);
  * The extracted views once connected: their schema made when missing, the
  * views of extractors stored before made anew, and the versions they cover
  * loaded, so that a result of a new version is noted as it is written.
- * Failures are logged and stop nothing; until the versions were read, the
- * loop's connection tries again every VIEWS_RETRY (results_poll()).
+ * Failures are logged and stop nothing; until the versions were read, each
+ * new connection of the loop's tries again, and the loop's connection
+ * every VIEWS_RETRY (results_poll()).  Once read, it does nothing.
  */
 void results_views_sync(struct results *rs);
 
