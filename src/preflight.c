@@ -265,6 +265,24 @@ shell_word(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * The API key file of the unit that runs the configuration at path: a
+ * template instance's NAME.api-key for SYSCONFDIR/extend-syncd/NAME.conf
+ * (systemd/extend-syncd.service.in), else the service's api-key.
+ */
+static void
+unit_key_file(const char *path, char *buf, size_t len)
+{
+	static const char dir[] = SYSCONFDIR "/extend-syncd/";
+	size_t n = strlen(path);
+
+	if (strncmp(path, dir, sizeof(dir) - 1) == 0 && strchr(path + sizeof(dir) - 1, '/') == NULL &&
+	    n > sizeof(dir) - 1 + strlen(".conf") && strcmp(path + n - strlen(".conf"), ".conf") == 0)
+		snprintf(buf, len, "%.*s.api-key", (int)(n - strlen(".conf")), path);
+	else
+		snprintf(buf, len, "%sapi-key", dir);
+}
+
 /* What to do about peer or ident authentication; see preflight.h. */
 bool
 preflight_auth_hint(const char *err, const char *config_path, const char *command, char *hint, size_t len)
@@ -274,8 +292,8 @@ preflight_auth_hint(const char *err, const char *config_path, const char *comman
 	const char *from = peer != NULL ? peer : ident;
 	const struct passwd *pw = getpwuid(geteuid());
 	const char *me = pw != NULL ? pw->pw_name : "?";
-	char role[64], qrole[64 * 4 + 3], qpath[PATH_MAX * 4 + 3], *abs;
-	const char *path, *wrole;
+	char role[64], qrole[64 * 4 + 3], qpath[PATH_MAX * 4 + 3], key[PATH_MAX + 64], qkey[sizeof(key) * 4 + 3], *abs;
+	const char *path, *wrole, *wkey;
 	size_t n;
 
 	hint[0] = '\0';
@@ -287,7 +305,9 @@ preflight_auth_hint(const char *err, const char *config_path, const char *comman
 	from = strchr(from, '"') + 1;
 	n = strcspn(from, "\"");
 	snprintf(role, sizeof(role), "%.*s", (int)(n < sizeof(role) ? n : sizeof(role) - 1), from);
+	unit_key_file(path, key, sizeof(key));
 	/* the commands below are pasted into a shell */
+	wkey = shell_word(key, qkey, sizeof(qkey));
 	path = shell_word(path, qpath, sizeof(qpath));
 	wrole = shell_word(role, qrole, sizeof(qrole));
 	if (ident != NULL)
@@ -301,9 +321,9 @@ preflight_auth_hint(const char *err, const char *config_path, const char *comman
 		snprintf(hint, len, "peer authentication (pg_hba.conf) admits the role \"%s\" only to the operating system "
 			 "user of the same name, and this runs as \"%s\": run it as the service does, "
 			 "sudo systemd-run --pipe --wait -q -p DynamicUser=yes -p User=%s "
-			 "-p LoadCredential=extend-api-key:%s/extend-syncd/api-key extend-syncd -c %s %s "
+			 "-p LoadCredential=extend-api-key:%s extend-syncd -c %s %s "
 			 "(or, where the user \"%s\" exists, sudo -u %s extend-syncd -c %s %s)",
-			 role, me, wrole, SYSCONFDIR, path, command, role, wrole, path, command);
+			 role, me, wrole, wkey, path, command, role, wrole, path, command);
 	free(abs);
 	return true;
 }

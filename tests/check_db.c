@@ -2,7 +2,9 @@
  * Check suite for db_unreachable(): which of libpq's and the server's
  * reasons for a failed connection a daemon starting (or reconnecting)
  * waits out, and which it reports and exits on.  The messages are those
- * libpq 15 and PostgreSQL 15 give, as db_connect() returns them.
+ * libpq 15 and PostgreSQL 15 give, as db_connect() returns them.  And
+ * what the daemon tells a person whose connection peer authentication
+ * refused (preflight_auth_hint()).
  */
 #include <check.h>
 #include <stdbool.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "preflight.h"
 
 static const struct {
 	const char *err;
@@ -93,15 +96,54 @@ START_TEST(test_case_and_length)
 }
 END_TEST
 
+#define PEER "connection to server on socket \"/run/postgresql/.s.PGSQL.5432\" failed: FATAL:  Peer authentication " \
+	"failed for user \"extend_syncd_nobody\""
+
+/* The hint's systemd-run line for config (a path that does not exist, so taken as it is). */
+static void
+expect_hint(const char *config, const char *want)
+{
+	char hint[1024];
+
+	ck_assert(preflight_auth_hint(PEER, config, "--check-connection", hint, sizeof(hint)));
+	ck_assert_msg(strstr(hint, want) != NULL, "the hint for %s: %s\nlacks: %s", config, hint, want);
+}
+
+/* The service's configuration and key, or a template instance's (systemd/extend-syncd.service.in). */
+START_TEST(test_hint_key_file)
+{
+	char hint[1024] = "x";
+
+	expect_hint(SYSCONFDIR "/extend-syncd.conf", "-p LoadCredential=extend-api-key:" SYSCONFDIR
+		    "/extend-syncd/api-key extend-syncd -c " SYSCONFDIR "/extend-syncd.conf --check-connection");
+	expect_hint(SYSCONFDIR "/extend-syncd/books.conf", "-p LoadCredential=extend-api-key:" SYSCONFDIR
+		    "/extend-syncd/books.api-key extend-syncd -c " SYSCONFDIR "/extend-syncd/books.conf --check-connection");
+	/* quoted for the shell as one word */
+	expect_hint(SYSCONFDIR "/extend-syncd/my books.conf", "-p LoadCredential=extend-api-key:'" SYSCONFDIR
+		    "/extend-syncd/my books.api-key' extend-syncd -c '" SYSCONFDIR "/extend-syncd/my books.conf'");
+	/* not an instance's: the service's key */
+	expect_hint(SYSCONFDIR "/extend-syncd/sub/books.conf", "extend-api-key:" SYSCONFDIR "/extend-syncd/api-key ");
+	expect_hint(SYSCONFDIR "/extend-syncd/books.cfg", "extend-api-key:" SYSCONFDIR "/extend-syncd/api-key ");
+	expect_hint(SYSCONFDIR "/extend-syncd/.conf", "extend-api-key:" SYSCONFDIR "/extend-syncd/api-key ");
+	expect_hint("/srv/extend/books.conf", "extend-api-key:" SYSCONFDIR "/extend-syncd/api-key ");
+	/* another refusal: no hint */
+	ck_assert(!preflight_auth_hint("FATAL:  password authentication failed for user \"extend_syncd\"",
+				       SYSCONFDIR "/extend-syncd.conf", "--check-connection", hint, sizeof(hint)));
+	ck_assert_str_eq(hint, "");
+}
+END_TEST
+
 static Suite *
 db_suite(void)
 {
 	Suite *s = suite_create("db");
-	TCase *tc = tcase_create("unreachable");
+	TCase *tc = tcase_create("unreachable"), *th = tcase_create("auth hint");
 
 	tcase_add_loop_test(tc, test_reasons, 0, (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_test(tc, test_case_and_length);
 	suite_add_tcase(s, tc);
+	tcase_add_test(th, test_hint_key_file);
+	suite_add_tcase(s, th);
 	return s;
 }
 
