@@ -1104,15 +1104,15 @@ COMMENT ON FUNCTION note_extractor_version(text, text, text, jsonb, text) IS 'Re
 
 -- Records every (processor, version) of EXTRACT processor runs that extracted_view_versions lacks (first sight =
 -- the earliest stored run of it: its workflow run's synced_at), naming new extractors in that order; returns
--- how many it recorded.  It reads every stored EXTRACT run.
-CREATE FUNCTION record_extractor_versions() RETURNS integer
+-- the extractor of each version it recorded, whose views the caller must rebuild.  It reads every stored
+-- EXTRACT run.
+CREATE FUNCTION extracted_record_each() RETURNS SETOF text
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     k record;
     cfg jsonb;
     pname text;
     added integer;
-    n integer := 0;
 BEGIN
     FOR k IN
         SELECT p.processor_id AS pid, p.processor_version_id AS vid, min(r.synced_at) AS seen
@@ -1136,18 +1136,27 @@ BEGIN
         VALUES (k.pid, k.vid, pname, cfg, k.seen)
         ON CONFLICT DO NOTHING;
         GET DIAGNOSTICS added = ROW_COUNT;
-        n := n + added;
+        IF added > 0 THEN
+            RETURN NEXT k.pid;
+        END IF;
     END LOOP;
-    RETURN n;
 END
+$$;
+REVOKE ALL ON FUNCTION extracted_record_each() FROM PUBLIC;
+COMMENT ON FUNCTION extracted_record_each() IS 'Record the extractor versions of the stored runs not yet recorded; returns the extractor of each';
+
+-- The versions a store could not note (a lock held past lock_timeout) are recorded by this; returns how many.
+CREATE FUNCTION record_extractor_versions() RETURNS integer
+LANGUAGE sql SET search_path FROM CURRENT AS $$
+    SELECT count(*)::integer FROM extracted_record_each()
 $$;
 REVOKE ALL ON FUNCTION record_extractor_versions() FROM PUBLIC;
 COMMENT ON FUNCTION record_extractor_versions() IS 'Record the extractor versions of the stored runs not yet recorded; returns how many';
 
 -- Rebuilds the extracted views from what is stored: first records the versions not yet recorded
--- (record_extractor_versions()); then (re)builds the views of every extractor (p_missing_only: only those of
--- which a view is missing in p_target_schema, whose last rebuild failed or whose main view has no typed table,
--- re-granting extend_reader SELECT on the others), one row per extractor built.  With p_processor_id, only
+-- (extracted_record_each()); then (re)builds the views of every extractor (p_missing_only: only those of which
+-- a view is missing in p_target_schema, whose last rebuild failed, whose main view has no typed table or of which
+-- it recorded a version, re-granting extend_reader SELECT on the others), one row per extractor built.  With p_processor_id, only
 -- that extractor's, without recording: --refresh-views records in a transaction, then rebuilds each extractor
 -- in one of its own, so that the stores of the others do not wait for the whole refresh.
 CREATE FUNCTION refresh_extracted_views(p_target_schema text, p_missing_only boolean DEFAULT false,
@@ -1159,9 +1168,12 @@ DECLARE
     e record;
     b record;
     lt text;
+    grown text[] := '{}';
 BEGIN
     IF p_processor_id IS NULL THEN
-        PERFORM record_extractor_versions();
+        -- an extractor whose versions are recorded only now (a store could not note one) is rebuilt
+        -- whatever p_missing_only says: its view lacks their columns
+        SELECT coalesce(array_agg(DISTINCT pid), '{}') INTO grown FROM extracted_record_each() pid;
     END IF;
     FOR e IN SELECT v.processor_id AS pid, v.view_name AS vname, coalesce(v.relations, ARRAY[v.view_name]) AS rels,
                     v.build_error AS berr, v.typed_table AS typed
@@ -1169,7 +1181,7 @@ BEGIN
              ORDER BY v.first_seen_at, v.processor_id LOOP
         -- a view whose last rebuild failed (a lock held past lock_timeout, a user's view in the way) is tried again
         -- (and one without its typed table: dropped, or it could not be made)
-        IF p_missing_only AND e.berr IS NULL AND e.typed IS NOT NULL
+        IF p_missing_only AND e.berr IS NULL AND e.typed IS NOT NULL AND NOT e.pid = ANY (grown)
            AND to_regclass(format('%I.%I', current_schema(), e.typed)) IS NOT NULL
            AND NOT EXISTS (SELECT FROM unnest(e.rels) n
                                           WHERE to_regclass(format('%I.%I', p_target_schema, n)) IS NULL) THEN

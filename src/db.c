@@ -702,6 +702,14 @@ db_unreachable(const char *err)
 	return false;
 }
 
+/* Whether a statement failed by its timeouts; see db.h. */
+bool
+db_timed_out(const char *err)
+{
+	return strstr(err, "canceling statement due to lock timeout") != NULL ||
+	       strstr(err, "canceling statement due to statement timeout") != NULL;
+}
+
 /* Connect and set search_path; see db.h. */
 PGconn *
 db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)

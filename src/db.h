@@ -65,6 +65,13 @@ PGconn *db_connect(const char *conninfo, const char *schema, char *err, size_t e
 bool db_unreachable(const char *err);
 
 /*
+ * Whether err, the reason a statement failed, is its lock_timeout or
+ * statement_timeout: another session holds what it needs, or the server is
+ * slow; a later try may succeed.  (In English, as db_unreachable().)
+ */
+bool db_timed_out(const char *err);
+
+/*
  * Apply the migrations not yet recorded in schema_migrations (whatever
  * their number beside those recorded), in order, each in its own
  * transaction, serialized between daemons by an advisory lock.  A schema

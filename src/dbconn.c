@@ -45,6 +45,7 @@ loop_failed(struct dbconn *dc, const char *err, double now)
 	if (!dc->broken || now - dc->logged_at >= REPEAT_LOG) {
 		log_error("could not connect to the database: %s", err);
 		dc->logged_at = now;
+		dc->loss_announced = true;	/* "restored" follows, even after a first connection that failed */
 	}
 	if (!dc->broken)
 		dc->lost_at = now;

@@ -101,8 +101,9 @@ usage(FILE *out)
 /*
  * Connect and bring the schema up to date (or check it is, without
  * auto_migrate).  With away (the daemon), a failure because the database
- * cannot be reached now (db_unreachable(), or the connection lost while
- * migrating) is not logged: its reason goes into away for the caller,
+ * cannot be reached now (db_unreachable(), the connection lost while
+ * migrating or checking, the check's lock_timeout or statement_timeout:
+ * db_timed_out()) is not logged: its reason goes into away for the caller,
  * which waits; any other failure (and every one without away) is logged,
  * and away is left empty.
  */
@@ -145,9 +146,10 @@ connect_database(const struct config *cfg, bool migrate, char *away, size_t away
 			log_info("schema \"%s\": applied %d migration%s", cfg->database.schema, applied,
 				 applied == 1 ? "" : "s");
 	} else if (db_check_version(conn, cfg->database.schema, err, sizeof(err)) < 0) {
+		/* a session holding schema_migrations (VACUUM FULL, a migration's ALTER) is waited out too */
 		if (wait_stops() > 0)
 			log_info("stopping: a signal came while checking schema \"%s\"", cfg->database.schema);
-		else if (away != NULL && db_broken(conn))
+		else if (away != NULL && (db_broken(conn) || db_timed_out(err)))
 			snprintf(away, awaylen, "%s", err);
 		else
 			log_error("%s", err);

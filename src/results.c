@@ -75,8 +75,10 @@ struct results {
 	 */
 	struct extracted_set *known;
 	char *view_schema;	/* database.extracted_schema, for the life of the loop */
+	bool views_refreshed;	/* the missing views made (or tried to be), at the first connection */
 	bool views_loaded;	/* known read from the database (results_views_sync()) */
 	double views_retry_at;	/* when to read it again, until it was */
+	struct log_lasting views_failing;
 };
 
 /* The writer thread's connection: told apart in pg_stat_activity, its statements prepared. */
@@ -476,14 +478,17 @@ results_views_start(struct results *rs, const char *schema)
 }
 
 /*
- * The extracted views on the loop's connection: their schema made when
- * missing (a role that may not is warned of), the views of extractors
- * stored before (an upgrade) or dropped made anew, and the versions they
- * cover loaded.  Nothing here stops the daemon, since the runs matter more
- * than their views: a refresh that fails is logged, and versions that
- * could not be read (a session holding the table, the connection lost)
- * are read again VIEWS_RETRY later, meanwhile each version's next run
- * notes it (as a new one would be).
+ * The extracted views on the loop's connection, at its first connection:
+ * their schema made when missing (a role that may not is warned of), the
+ * views of extractors stored before (an upgrade), dropped, or of versions
+ * recorded without a rebuild made anew; then, until it succeeds, the
+ * versions they cover read.  Nothing here stops the daemon, since the runs
+ * matter more than their views: a refresh that fails is logged (once:
+ * --refresh-views tries again), and a read that fails (a session holding
+ * the table, the connection lost) is a lasting failure, tried again on the
+ * next connection and every VIEWS_RETRY, each version's next run noting it
+ * meanwhile.  Retrying the read alone is enough: a version is recorded only
+ * with its views rebuilt, in the same transaction.
  */
 void
 results_views_sync(struct results *rs)
@@ -494,29 +499,34 @@ results_views_sync(struct results *rs)
 
 	if (rs->views_loaded || rs->db->conn == NULL)
 		return;
-	if (extracted_create_schema(rs->db->conn, schema, err, sizeof(err)) < 0) {
-		/* an upgrade under a roles.sql from before the views: the runs go on, their views wait */
-		log_warning("%s; runs are synced all the same, and their views made once the schema exists "
-			    "(extend-syncd --refresh-views, or a restart)", err);
+	if (!rs->views_refreshed) {
+		rs->views_refreshed = true;
+		if (extracted_create_schema(rs->db->conn, schema, err, sizeof(err)) < 0) {
+			/* an upgrade under a roles.sql from before the views: the runs go on, their views wait */
+			log_warning("%s; runs are synced all the same, and their views made once the schema exists "
+				    "(extend-syncd --refresh-views, or a restart)", err);
+		}
+		res = extracted_refresh(rs->db->conn, schema, true, NULL, err, sizeof(err));
+		if (res == NULL) {
+			log_error("could not make the missing extracted views in schema \"%s\": %s; runs are synced "
+				  "all the same (extend-syncd --refresh-views tries again)", schema, err);
+		} else {
+			for (int i = 0; i < PQntuples(res); i++)
+				log_info("extracted view \"%s.%s\" made for extractor \"%s\" (%s columns, %s child "
+					 "views, %s versions)", schema, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
+					 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+		}
+		PQclear(res);
 	}
-	res = extracted_refresh(rs->db->conn, schema, true, NULL, err, sizeof(err));
-	if (res == NULL) {
-		log_error("could not make the missing extracted views in schema \"%s\": %s; runs are synced "
-			  "all the same (extend-syncd --refresh-views tries again)", schema, err);
-	} else {
-		for (int i = 0; i < PQntuples(res); i++)
-			log_info("extracted view \"%s.%s\" made for extractor \"%s\" (%s columns, %s child views, "
-				 "%s versions)", schema, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
-				 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
-	}
-	PQclear(res);
 	if (extracted_load(rs->db->conn, rs->known, err, sizeof(err)) < 0) {
 		rs->views_retry_at = now_mono() + VIEWS_RETRY;
-		log_warning("could not read the extractor versions known: %s; runs are synced all the same (each "
-			    "version noted by its next run), read again in %.0fs", err, VIEWS_RETRY);
+		log_lasting_fail(&rs->views_failing, "could not read the extractor versions known to the extracted "
+				 "views: %s; runs are synced all the same, each version noted by its next run (read "
+				 "again every %.0fs)", err, VIEWS_RETRY);
 		return;
 	}
 	rs->views_loaded = true;
+	log_lasting_ok(&rs->views_failing, "the extractor versions known to the extracted views read");
 	log_debug("%zu extractor versions known to the extracted views", extracted_set_count(rs->known));
 }
 
