@@ -483,8 +483,9 @@ results_views_start(struct results *rs, const char *schema)
  * views of extractors stored before (an upgrade), dropped, or of versions
  * recorded without a rebuild made anew; then, until it succeeds, the
  * versions they cover read.  Nothing here stops the daemon, since the runs
- * matter more than their views: a refresh that fails is logged (once:
- * --refresh-views tries again), and a read that fails (a session holding
+ * matter more than their views: a refresh that fails is logged (and made
+ * again only when the connection was lost: else --refresh-views, or each
+ * version's next run, does it), and a read that fails (a session holding
  * the table, the connection lost) is a lasting failure, tried again on the
  * next connection and every VIEWS_RETRY, each version's next run noting it
  * meanwhile.  Retrying the read alone is enough: a version is recorded only
@@ -500,13 +501,14 @@ results_views_sync(struct results *rs)
 	if (rs->views_loaded || rs->db->conn == NULL)
 		return;
 	if (!rs->views_refreshed) {
-		rs->views_refreshed = true;
 		if (extracted_create_schema(rs->db->conn, schema, err, sizeof(err)) < 0) {
 			/* an upgrade under a roles.sql from before the views: the runs go on, their views wait */
 			log_warning("%s; runs are synced all the same, and their views made once the schema exists "
 				    "(extend-syncd --refresh-views, or a restart)", err);
 		}
 		res = extracted_refresh(rs->db->conn, schema, true, NULL, err, sizeof(err));
+		/* a refresh cut short by the connection's loss is made again on the next connection */
+		rs->views_refreshed = res != NULL || !db_broken(rs->db->conn);
 		if (res == NULL) {
 			log_error("could not make the missing extracted views in schema \"%s\": %s; runs are synced "
 				  "all the same (extend-syncd --refresh-views tries again)", schema, err);
