@@ -169,6 +169,7 @@ CREATE TABLE extracted_view_versions (
     processor_name       text,
     config               jsonb,
     first_seen_at        timestamptz NOT NULL,
+    built                boolean     NOT NULL DEFAULT false,
     PRIMARY KEY (processor_id, processor_version_id)
 );
 COMMENT ON TABLE extracted_view_versions IS 'The config of each version of each extractor seen, from which its view''s columns are made';
@@ -177,6 +178,7 @@ COMMENT ON COLUMN extracted_view_versions.processor_version_id IS 'The version (
 COMMENT ON COLUMN extracted_view_versions.processor_name IS 'The extractor''s name in the first run of this version seen';
 COMMENT ON COLUMN extracted_view_versions.config IS 'The version''s config (config.schema or the legacy config.fields declare the columns)';
 COMMENT ON COLUMN extracted_view_versions.first_seen_at IS 'When the first run of this version was stored';
+COMMENT ON COLUMN extracted_view_versions.built IS 'Whether the extractor''s views were rebuilt with this version since it was recorded (false: recorded without, as record_extractor_versions() does; the start-up refresh rebuilds them)';
 
 -- The type of a JSON Schema node: its "type", or the first of its "type" array that is not "null"; "string" for
 -- an enum without a type; NULL when it has none.
@@ -733,6 +735,7 @@ DECLARE
     v_view text;
     v_proc_name text;
     v_versions text;
+    v_version_ids text[];
     c record;
     used jsonb := '{}';
     base text;
@@ -780,8 +783,9 @@ BEGIN
         RAISE EXCEPTION 'extractor "%" has no view name', p_processor_id;
     END IF;
     SELECT string_agg(v.processor_version_id, ', ' ORDER BY v.first_seen_at, v.processor_version_id),
-           (array_agg(v.processor_name ORDER BY v.first_seen_at DESC, v.processor_version_id DESC))[1]
-      INTO v_versions, v_proc_name
+           (array_agg(v.processor_name ORDER BY v.first_seen_at DESC, v.processor_version_id DESC))[1],
+           array_agg(v.processor_version_id)
+      INTO v_versions, v_proc_name, v_version_ids
       FROM extracted_view_versions v WHERE v.processor_id = p_processor_id;
 
     -- the main relation and its fixed columns
@@ -1030,6 +1034,9 @@ BEGIN
     END LOOP;
     UPDATE extracted_views v SET built_at = now(), build_error = errs, relations = rel_name
      WHERE v.processor_id = p_processor_id;
+    -- the versions this build read (not one recorded by another session meanwhile)
+    UPDATE extracted_view_versions w SET built = true
+     WHERE w.processor_id = p_processor_id AND NOT w.built AND w.processor_version_id = ANY (v_version_ids);
 END
 $$;
 REVOKE ALL ON FUNCTION extracted_build(text, text, boolean) FROM PUBLIC;
@@ -1104,15 +1111,15 @@ COMMENT ON FUNCTION note_extractor_version(text, text, text, jsonb, text) IS 'Re
 
 -- Records every (processor, version) of EXTRACT processor runs that extracted_view_versions lacks (first sight =
 -- the earliest stored run of it: its workflow run's synced_at), naming new extractors in that order; returns
--- the extractor of each version it recorded, whose views the caller must rebuild.  It reads every stored
--- EXTRACT run.
-CREATE FUNCTION extracted_record_each() RETURNS SETOF text
+-- how many it recorded.  It reads every stored EXTRACT run.
+CREATE FUNCTION record_extractor_versions() RETURNS integer
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 DECLARE
     k record;
     cfg jsonb;
     pname text;
     added integer;
+    n integer := 0;
 BEGIN
     FOR k IN
         SELECT p.processor_id AS pid, p.processor_version_id AS vid, min(r.synced_at) AS seen
@@ -1136,31 +1143,25 @@ BEGIN
         VALUES (k.pid, k.vid, pname, cfg, k.seen)
         ON CONFLICT DO NOTHING;
         GET DIAGNOSTICS added = ROW_COUNT;
-        IF added > 0 THEN
-            RETURN NEXT k.pid;
-        END IF;
+        n := n + added;
     END LOOP;
+    RETURN n;
 END
-$$;
-REVOKE ALL ON FUNCTION extracted_record_each() FROM PUBLIC;
-COMMENT ON FUNCTION extracted_record_each() IS 'Record the extractor versions of the stored runs not yet recorded; returns the extractor of each';
-
--- The versions a store could not note (a lock held past lock_timeout) are recorded by this; returns how many.
-CREATE FUNCTION record_extractor_versions() RETURNS integer
-LANGUAGE sql SET search_path FROM CURRENT AS $$
-    SELECT count(*)::integer FROM extracted_record_each()
 $$;
 REVOKE ALL ON FUNCTION record_extractor_versions() FROM PUBLIC;
 COMMENT ON FUNCTION record_extractor_versions() IS 'Record the extractor versions of the stored runs not yet recorded; returns how many';
 
 -- Rebuilds the extracted views from what is stored: first records the versions not yet recorded
--- (extracted_record_each()); then (re)builds the views of every extractor (p_missing_only: only those of which
--- a view is missing in p_target_schema, whose last rebuild failed, whose main view has no typed table or of which
--- it recorded a version, re-granting extend_reader SELECT on the others), one row per extractor built.  With p_processor_id, only
+-- (record_extractor_versions(); not with p_record false, the caller did); then (re)builds the views of every
+-- extractor (p_missing_only: only those of which a view is missing in p_target_schema, whose last rebuild
+-- failed, whose main view has no typed table or of which a version was recorded without a rebuild,
+-- re-granting extend_reader SELECT on the others), one row per extractor built.  With p_processor_id, only
 -- that extractor's, without recording: --refresh-views records in a transaction, then rebuilds each extractor
--- in one of its own, so that the stores of the others do not wait for the whole refresh.
+-- in one of its own, so that the stores of the others do not wait for the whole refresh.  The daemon's
+-- start-up also records in a transaction of its own first: a version recorded here, uncommitted, while the
+-- rebuild waits for the extractor's lock, would block a store that holds it and notes the same version.
 CREATE FUNCTION refresh_extracted_views(p_target_schema text, p_missing_only boolean DEFAULT false,
-                                        p_processor_id text DEFAULT NULL)
+                                        p_processor_id text DEFAULT NULL, p_record boolean DEFAULT true)
 RETURNS TABLE (processor_id text, view_name text, columns integer, child_views integer, versions integer)
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
 #variable_conflict use_column
@@ -1168,12 +1169,9 @@ DECLARE
     e record;
     b record;
     lt text;
-    grown text[] := '{}';
 BEGIN
-    IF p_processor_id IS NULL THEN
-        -- an extractor whose versions are recorded only now (a store could not note one) is rebuilt
-        -- whatever p_missing_only says: its view lacks their columns
-        SELECT coalesce(array_agg(DISTINCT pid), '{}') INTO grown FROM extracted_record_each() pid;
+    IF p_processor_id IS NULL AND p_record THEN
+        PERFORM record_extractor_versions();
     END IF;
     FOR e IN SELECT v.processor_id AS pid, v.view_name AS vname, coalesce(v.relations, ARRAY[v.view_name]) AS rels,
                     v.build_error AS berr, v.typed_table AS typed
@@ -1181,7 +1179,8 @@ BEGIN
              ORDER BY v.first_seen_at, v.processor_id LOOP
         -- a view whose last rebuild failed (a lock held past lock_timeout, a user's view in the way) is tried again
         -- (and one without its typed table: dropped, or it could not be made)
-        IF p_missing_only AND e.berr IS NULL AND e.typed IS NOT NULL AND NOT e.pid = ANY (grown)
+        IF p_missing_only AND e.berr IS NULL AND e.typed IS NOT NULL
+           AND NOT EXISTS (SELECT FROM extracted_view_versions w WHERE w.processor_id = e.pid AND NOT w.built)
            AND to_regclass(format('%I.%I', current_schema(), e.typed)) IS NOT NULL
            AND NOT EXISTS (SELECT FROM unnest(e.rels) n
                                           WHERE to_regclass(format('%I.%I', p_target_schema, n)) IS NULL) THEN
@@ -1215,8 +1214,8 @@ BEGIN
     END LOOP;
 END
 $$;
-REVOKE ALL ON FUNCTION refresh_extracted_views(text, boolean, text) FROM PUBLIC;
-COMMENT ON FUNCTION refresh_extracted_views(text, boolean, text) IS 'Record the extractor versions of the stored runs not yet recorded and rebuild the extracted views (p_missing_only: only missing ones; p_processor_id: only this extractor''s, recording nothing); one row per extractor built';
+REVOKE ALL ON FUNCTION refresh_extracted_views(text, boolean, text, boolean) FROM PUBLIC;
+COMMENT ON FUNCTION refresh_extracted_views(text, boolean, text, boolean) IS 'Record the extractor versions of the stored runs not yet recorded (unless p_record is false) and rebuild the extracted views (p_missing_only: only missing or behind ones; p_processor_id: only this extractor''s, recording nothing); one row per extractor built';
 
 -- Readers may see which view belongs to which extractor, and the configs it was made from (as in processor_runs).
 SELECT grant_reader('extracted_views', 'extracted_view_versions');

@@ -219,9 +219,10 @@ PGresult *
 extracted_refresh(PGconn *conn, const char *schema, bool missing_only, const char *processor_id, char *err,
 		  size_t errlen)
 {
+	/* recording nothing: the caller did, in a transaction of its own (refresh_extracted_views() says why) */
 	static const char sql[] =
 		"SELECT processor_id, view_name, columns, child_views, versions "
-		"FROM refresh_extracted_views($1, $2::boolean, $3) ORDER BY view_name";
+		"FROM refresh_extracted_views($1, $2::boolean, $3, false) ORDER BY view_name";
 	const char *v[3] = { schema, missing_only ? "true" : "false", processor_id };
 
 	/* --refresh-views reads every stored run: no statement_timeout (the start-up's keeps it, for the watchdog) */
@@ -229,15 +230,27 @@ extracted_refresh(PGconn *conn, const char *schema, bool missing_only, const cha
 			      err, errlen);
 }
 
+int
+extracted_record_versions(PGconn *conn, bool no_timeout, char *err, size_t errlen)
+{
+	PGresult *res = in_transaction(conn, no_timeout ? "BEGIN; SET LOCAL statement_timeout = 0" : "BEGIN",
+				       "SELECT record_extractor_versions()", 0, NULL, err, errlen);
+	int n;
+
+	if (res == NULL)
+		return -1;
+	n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
 PGresult *
 extracted_record(PGconn *conn, char *err, size_t errlen)
 {
-	PGresult *res = in_transaction(conn, "BEGIN; SET LOCAL statement_timeout = 0",
-				       "SELECT record_extractor_versions()", 0, NULL, err, errlen);
+	PGresult *res;
 
-	if (res == NULL)
+	if (extracted_record_versions(conn, true, err, errlen) < 0)
 		return NULL;
-	PQclear(res);
 	res = db_exec_params(conn, "SELECT processor_id FROM extracted_views ORDER BY first_seen_at, processor_id", 0,
 			     NULL, NULL, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {

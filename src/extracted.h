@@ -36,8 +36,9 @@ int extracted_create_schema(PGconn *conn, const char *schema, char *err, size_t 
 
 /*
  * refresh_extracted_views(schema, missing_only, processor_id) in a
- * transaction of its own (processor_id NULL: every extractor, after
- * recording the versions not yet recorded): its rows (processor_id,
+ * transaction of its own (processor_id NULL: every extractor), recording
+ * nothing: the caller records the versions first, in a transaction of
+ * their own (extracted_record_versions()).  Its rows (processor_id,
  * view_name, columns, child_views, versions), a result the caller
  * PQclear()s, or NULL with err set.
  */
@@ -45,7 +46,15 @@ PGresult *extracted_refresh(PGconn *conn, const char *schema, bool missing_only,
 			    size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * record_extractor_versions() in a transaction of its own, then every
+ * record_extractor_versions() in a transaction of its own (no_timeout:
+ * without statement_timeout, as a command may): how many versions it
+ * recorded, or -1 with err set.
+ */
+int extracted_record_versions(PGconn *conn, bool no_timeout, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * extracted_record_versions() without statement_timeout, then every
  * extractor's processor_id, a row each in order of first sight: a result
  * the caller PQclear()s, or NULL with err set.
  */

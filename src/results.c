@@ -75,7 +75,8 @@ struct results {
 	 */
 	struct extracted_set *known;
 	char *view_schema;	/* database.extracted_schema, for the life of the loop */
-	bool views_refreshed;	/* the missing views made (or tried to be), at the first connection */
+	bool views_refreshed;	/* the missing views made (or tried to be): views_refresh() */
+	int views_refresh_tries;	/* refreshes cut short by the connection's loss */
 	bool views_loaded;	/* known read from the database (results_views_sync()) */
 	double views_retry_at;	/* when to read it again, until it was */
 	struct log_lasting views_failing;
@@ -478,53 +479,76 @@ results_views_start(struct results *rs, const char *schema)
 }
 
 /*
- * The extracted views on the loop's connection, at its first connection:
- * their schema made when missing (a role that may not is warned of), the
- * views of extractors stored before (an upgrade), dropped, or of versions
- * recorded without a rebuild made anew; then, until it succeeds, the
- * versions they cover read.  Nothing here stops the daemon, since the runs
- * matter more than their views: a refresh that fails is logged (and made
- * again only when the connection was lost: else --refresh-views, or each
- * version's next run, does it), and a read that fails (a session holding
- * the table, the connection lost) is a lasting failure, tried again on the
- * next connection and every VIEWS_RETRY, each version's next run noting it
- * meanwhile.  Retrying the read alone is enough: a version is recorded only
- * with its views rebuilt, in the same transaction.
+ * The extracted views at the loop's first connection: their schema made
+ * when missing (a role that may not is warned of), the versions of the
+ * stored runs not yet recorded recorded (a store that could not note one),
+ * and the views of extractors stored before (an upgrade), dropped, whose
+ * last rebuild failed or that lack a recorded version made anew.  A refresh
+ * that fails is logged: the runs matter more than their views, and
+ * --refresh-views, a later start or each version's next run makes them.
+ * One cut short by the connection's loss is made again on the next, up to
+ * VIEWS_REFRESH_TRIES times (a refresh that itself ends its session, as an
+ * out-of-memory kill, is not made for ever).  Returns false when the
+ * connection was lost.
+ */
+static bool
+views_refresh(struct results *rs)
+{
+	PGconn *conn = rs->db->conn;
+	const char *schema = rs->view_schema;
+	char err[DB_ERR_SIZE];
+	PGresult *res = NULL;
+
+	if (extracted_create_schema(conn, schema, err, sizeof(err)) < 0) {
+		/* an upgrade under a roles.sql from before the views: the runs go on, their views wait */
+		log_warning("%s; runs are synced all the same, and their views made once the schema exists "
+			    "(extend-syncd --refresh-views, or a restart)", err);
+	}
+	/* recorded in a transaction of their own first: refresh_extracted_views() says why */
+	if (extracted_record_versions(conn, false, err, sizeof(err)) < 0 && !db_broken(conn))
+		log_warning("could not record the extractor versions of the runs stored: %s; their views are made "
+			    "at the next start (or by extend-syncd --refresh-views)", err);
+	if (!db_broken(conn))
+		res = extracted_refresh(conn, schema, true, NULL, err, sizeof(err));
+	if (res == NULL && db_broken(conn) && ++rs->views_refresh_tries < VIEWS_REFRESH_TRIES)
+		return false;
+	rs->views_refreshed = true;
+	if (res == NULL) {
+		log_error("could not make the missing extracted views in schema \"%s\": %s; runs are synced all the "
+			  "same (extend-syncd --refresh-views tries again)", schema, err);
+		return !db_broken(conn);
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+		log_info("extracted view \"%s.%s\" made for extractor \"%s\" (%s columns, %s child views, %s "
+			 "versions)", schema, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0), PQgetvalue(res, i, 2),
+			 PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
+	PQclear(res);
+	return true;
+}
+
+/*
+ * The extracted views on the loop's connection: refreshed at its first
+ * connection (views_refresh()), then, until it succeeds, the versions they
+ * cover read.  A read that fails (a session holding the table, the
+ * connection lost) is a lasting failure, tried again on the next
+ * connection and every VIEWS_RETRY, each version's next run noting it
+ * meanwhile.  Nothing here stops the daemon.
  */
 void
 results_views_sync(struct results *rs)
 {
-	const char *schema = rs->view_schema;
 	char err[DB_ERR_SIZE];
-	PGresult *res;
 
 	if (rs->views_loaded || rs->db->conn == NULL)
 		return;
-	if (!rs->views_refreshed) {
-		if (extracted_create_schema(rs->db->conn, schema, err, sizeof(err)) < 0) {
-			/* an upgrade under a roles.sql from before the views: the runs go on, their views wait */
-			log_warning("%s; runs are synced all the same, and their views made once the schema exists "
-				    "(extend-syncd --refresh-views, or a restart)", err);
-		}
-		res = extracted_refresh(rs->db->conn, schema, true, NULL, err, sizeof(err));
-		/* a refresh cut short by the connection's loss is made again on the next connection */
-		rs->views_refreshed = res != NULL || !db_broken(rs->db->conn);
-		if (res == NULL) {
-			log_error("could not make the missing extracted views in schema \"%s\": %s; runs are synced "
-				  "all the same (extend-syncd --refresh-views tries again)", schema, err);
-		} else {
-			for (int i = 0; i < PQntuples(res); i++)
-				log_info("extracted view \"%s.%s\" made for extractor \"%s\" (%s columns, %s child "
-					 "views, %s versions)", schema, PQgetvalue(res, i, 1), PQgetvalue(res, i, 0),
-					 PQgetvalue(res, i, 2), PQgetvalue(res, i, 3), PQgetvalue(res, i, 4));
-		}
-		PQclear(res);
-	}
+	if (!rs->views_refreshed && !views_refresh(rs))
+		return;
 	if (extracted_load(rs->db->conn, rs->known, err, sizeof(err)) < 0) {
 		rs->views_retry_at = now_mono() + VIEWS_RETRY;
-		log_lasting_fail(&rs->views_failing, "could not read the extractor versions known to the extracted "
-				 "views: %s; runs are synced all the same, each version noted by its next run (read "
-				 "again every %.0fs)", err, VIEWS_RETRY);
+		if (!db_broken(rs->db->conn))
+			log_lasting_fail(&rs->views_failing, "could not read the extractor versions known to the "
+					 "extracted views: %s; runs are synced all the same, each version noted by its "
+					 "next run (read again every %.0fs)", err, VIEWS_RETRY);
 		return;
 	}
 	rs->views_loaded = true;

@@ -77,6 +77,8 @@
  * read again this often; meanwhile each version's next run notes it.
  */
 #define VIEWS_RETRY 30.0
+/* The start-up refresh of the extracted views cut short by the connection's loss is made this often at most. */
+#define VIEWS_REFRESH_TRIES 3
 /* A failure that lasts is logged again at most this often: the journal is not a metrics feed. */
 #define REPEAT_LOG 300.0
 /* How often the status (systemd STATUS=, the metrics file) is refreshed, and the summary line logged. */
