@@ -702,14 +702,6 @@ db_unreachable(const char *err)
 	return false;
 }
 
-/* Whether a statement failed by its timeouts; see db.h. */
-bool
-db_timed_out(const char *err)
-{
-	return strstr(err, "canceling statement due to lock timeout") != NULL ||
-	       strstr(err, "canceling statement due to statement timeout") != NULL;
-}
-
 /* Connect and set search_path; see db.h. */
 PGconn *
 db_connect(const char *conninfo, const char *schema, char *err, size_t errlen)
@@ -845,7 +837,8 @@ query_int(PGconn *conn, const char *sql, char *err, size_t errlen)
 /*
  * The versions recorded in schema_migrations (search_path is the schema),
  * ascending, in *versions (the caller frees it; NULL when none) and their
- * number in *n: none for a schema without the table.  0, or -1 with err set.
+ * number in *n: none for a schema without the table.  0, or -1 with err set
+ * (DB_CHECK_TIMED_OUT when the read waited out a timeout).
  */
 static int
 recorded_versions(PGconn *conn, int **versions, int *n, char *err, size_t errlen)
@@ -860,7 +853,12 @@ recorded_versions(PGconn *conn, int **versions, int *n, char *err, size_t errlen
 		return exists;
 	res = db_exec_query(conn, "SELECT version FROM schema_migrations ORDER BY version");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
 		db_error(conn, res, err, errlen);
+		/* lock_timeout (55P03) or statement_timeout (57014) */
+		if (db_error_locked(res) || (state != NULL && strcmp(state, "57014") == 0))
+			rc = DB_CHECK_TIMED_OUT;
 		goto out;
 	}
 	if (PQntuples(res) > 0) {
@@ -1045,10 +1043,13 @@ int
 db_check_version(PGconn *conn, const char *schema, char *err, size_t errlen)
 {
 	int *recorded = NULL;
-	int n = 0, rc = -1;
+	int n = 0, rc;
 
-	if (recorded_versions(conn, &recorded, &n, err, errlen) < 0 ||
-	    refuse_unknown(recorded, n, schema, err, errlen) < 0)
+	rc = recorded_versions(conn, &recorded, &n, err, errlen);
+	if (rc < 0)
+		goto out;
+	rc = -1;
+	if (refuse_unknown(recorded, n, schema, err, errlen) < 0)
 		goto out;
 	for (const struct migration *m = db_migrations; m->name != NULL; m++) {
 		if (!is_recorded(recorded, n, m->version)) {

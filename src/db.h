@@ -65,13 +65,6 @@ PGconn *db_connect(const char *conninfo, const char *schema, char *err, size_t e
 bool db_unreachable(const char *err);
 
 /*
- * Whether err, the reason a statement failed, is its lock_timeout or
- * statement_timeout: another session holds what it needs, or the server is
- * slow; a later try may succeed.  (In English, as db_unreachable().)
- */
-bool db_timed_out(const char *err);
-
-/*
  * Apply the migrations not yet recorded in schema_migrations (whatever
  * their number beside those recorded), in order, each in its own
  * transaction, serialized between daemons by an advisory lock.  A schema
@@ -84,9 +77,14 @@ int db_migrate(PGconn *conn, const char *schema, int *applied, char *err, size_t
 /* The version of the newest migration this build carries. */
 int db_latest_version(void);
 
+/* db_check_version(): the read of schema_migrations waited out lock_timeout or statement_timeout. */
+#define DB_CHECK_TIMED_OUT (-2)
+
 /*
  * Check that every migration of this build is recorded, and no other;
- * returns 0 or -1 with err set.
+ * returns 0, or -1 with err set, or DB_CHECK_TIMED_OUT with err set when
+ * another session held the table (VACUUM FULL, a migration's ALTER) or the
+ * server was slow: a later try may succeed.
  */
 int db_check_version(PGconn *conn, const char *schema, char *err, size_t errlen)
 	__attribute__((warn_unused_result));

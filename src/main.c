@@ -103,7 +103,7 @@ usage(FILE *out)
  * auto_migrate).  With away (the daemon), a failure because the database
  * cannot be reached now (db_unreachable(), the connection lost while
  * migrating or checking, the check's lock_timeout or statement_timeout:
- * db_timed_out()) is not logged: its reason goes into away for the caller,
+ * DB_CHECK_TIMED_OUT) is not logged: its reason goes into away for the caller,
  * which waits; any other failure (and every one without away) is logged,
  * and away is left empty.
  */
@@ -112,7 +112,7 @@ connect_database(const struct config *cfg, bool migrate, char *away, size_t away
 {
 	char err[DB_ERR_SIZE], hint[1024];
 	PGconn *conn = db_connect(cfg->database.conninfo, cfg->database.schema, err, sizeof(err));
-	int applied = 0;
+	int applied = 0, checked;
 
 	if (away != NULL)
 		away[0] = '\0';
@@ -145,11 +145,11 @@ connect_database(const struct config *cfg, bool migrate, char *away, size_t away
 		if (applied > 0)
 			log_info("schema \"%s\": applied %d migration%s", cfg->database.schema, applied,
 				 applied == 1 ? "" : "s");
-	} else if (db_check_version(conn, cfg->database.schema, err, sizeof(err)) < 0) {
+	} else if ((checked = db_check_version(conn, cfg->database.schema, err, sizeof(err))) < 0) {
 		/* a session holding schema_migrations (VACUUM FULL, a migration's ALTER) is waited out too */
 		if (wait_stops() > 0)
 			log_info("stopping: a signal came while checking schema \"%s\"", cfg->database.schema);
-		else if (away != NULL && (db_broken(conn) || db_timed_out(err)))
+		else if (away != NULL && (db_broken(conn) || checked == DB_CHECK_TIMED_OUT))
 			snprintf(away, awaylen, "%s", err);
 		else
 			log_error("%s", err);

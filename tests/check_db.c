@@ -72,18 +72,6 @@ START_TEST(test_reasons)
 }
 END_TEST
 
-/* A statement's timeouts, as the server says them: waited out at start (they say nothing of the settings). */
-START_TEST(test_timed_out)
-{
-	ck_assert(db_timed_out("ERROR:  canceling statement due to lock timeout"));
-	ck_assert(db_timed_out("ERROR:  canceling statement due to statement timeout\nCONTEXT:  SQL function"));
-	ck_assert(!db_timed_out("ERROR:  canceling statement due to user request"));
-	ck_assert(!db_timed_out("ERROR:  relation \"schema_migrations\" does not exist"));
-	ck_assert(!db_timed_out("schema \"extend\" lacks migration 19 (019_x.sql) that this extend-syncd needs"));
-	ck_assert(!db_timed_out(""));
-}
-END_TEST
-
 /* Case does not matter; a reason longer than the buffer is read as far as it goes, never past it. */
 START_TEST(test_case_and_length)
 {
@@ -153,7 +141,6 @@ db_suite(void)
 
 	tcase_add_loop_test(tc, test_reasons, 0, (int)(sizeof(cases) / sizeof(cases[0])));
 	tcase_add_test(tc, test_case_and_length);
-	tcase_add_test(tc, test_timed_out);
 	suite_add_tcase(s, tc);
 	tcase_add_test(th, test_hint_key_file);
 	suite_add_tcase(s, th);
