@@ -315,6 +315,15 @@ db_error_locked(const PGresult *res)
 	return state != NULL && strcmp(state, "55P03") == 0;
 }
 
+/* Whether the statement failed by its timeouts; see db.h. */
+bool
+db_error_timed_out(const PGresult *res)
+{
+	const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	return db_error_locked(res) || (state != NULL && strcmp(state, "57014") == 0);
+}
+
 /* Copy the reason res (or else conn) failed into err, on one line. */
 void
 db_error(PGconn *conn, const PGresult *res, char *err, size_t errlen)
@@ -853,11 +862,8 @@ recorded_versions(PGconn *conn, int **versions, int *n, char *err, size_t errlen
 		return exists;
 	res = db_exec_query(conn, "SELECT version FROM schema_migrations ORDER BY version");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
 		db_error(conn, res, err, errlen);
-		/* lock_timeout (55P03) or statement_timeout (57014) */
-		if (db_error_locked(res) || (state != NULL && strcmp(state, "57014") == 0))
+		if (db_error_timed_out(res))
 			rc = DB_CHECK_TIMED_OUT;
 		goto out;
 	}

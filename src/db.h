@@ -116,6 +116,9 @@ bool db_error_recurs(const PGresult *res);
 /* Whether res failed on a lock held by another session (lock_timeout: SQLSTATE 55P03). */
 bool db_error_locked(const PGresult *res);
 
+/* Whether res failed on lock_timeout or statement_timeout (SQLSTATE 55P03, 57014): a later try may succeed. */
+bool db_error_timed_out(const PGresult *res);
+
 /*
  * Called while a statement waits for fd (readable, or writable too when
  * want_write), waited seconds after the call began.  It returns within a

@@ -235,13 +235,11 @@ extracted_record_versions(PGconn *conn, bool no_timeout, char *err, size_t errle
 {
 	PGresult *res = in_transaction(conn, no_timeout ? "BEGIN; SET LOCAL statement_timeout = 0" : "BEGIN",
 				       "SELECT record_extractor_versions()", 0, NULL, err, errlen);
-	int n;
 
 	if (res == NULL)
 		return -1;
-	n = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	return n;
+	return 0;
 }
 
 PGresult *

@@ -47,8 +47,7 @@ PGresult *extracted_refresh(PGconn *conn, const char *schema, bool missing_only,
 
 /*
  * record_extractor_versions() in a transaction of its own (no_timeout:
- * without statement_timeout, as a command may): how many versions it
- * recorded, or -1 with err set.
+ * without statement_timeout, as a command may): 0, or -1 with err set.
  */
 int extracted_record_versions(PGconn *conn, bool no_timeout, char *err, size_t errlen)
 	__attribute__((warn_unused_result));

@@ -75,7 +75,6 @@ conn_setup(PGconn *conn, void *arg, char *err, size_t errlen)
 	return 0;
 }
 
-/* Give back the runs the fetcher has not sent yet (all: and take back those in flight too). */
 /* A request taken back from the fetcher by cancel(): a run given back, a sweep's page retried, the probe given up on. */
 static void
 cancelled(const char *run_id, void *data, void *arg)
@@ -88,6 +87,7 @@ cancelled(const char *run_id, void *data, void *arg)
 		outcome_release_cb(run_id, data, &l->oc);
 }
 
+/* Give back the runs the fetcher has not sent yet (all: and take back those in flight too). */
 static void
 cancel(struct loop *l, bool all)
 {
@@ -207,6 +207,16 @@ handle_bad_request(struct loop *l, struct fetch_result *r)
 	send_probe(l);
 }
 
+/* An answer that accepted the key (accepted) ends a refused key's pause, said once. */
+static void
+key_answered(struct loop *l, bool accepted)
+{
+	if (l->auth.failed && accepted) {
+		log_info("the Extend API accepts the API key again; fetching resumed");
+		l->auth.failed = false;
+	}
+}
+
 /* The answer to send_probe(): the request's fault (a pause), the runs' own, or nothing decided. */
 static void
 handle_probe(struct loop *l, struct fetch_result *r)
@@ -222,10 +232,7 @@ handle_probe(struct loop *l, struct fetch_result *r)
 		fetch_result_free(r);
 		return;
 	}
-	if (l->auth.failed && st != 0) {
-		log_info("the Extend API accepts the API key again; fetching resumed");
-		l->auth.failed = false;
-	}
+	key_answered(l, st != 0);
 	switch (badreq_verdict(&l->bad, &l->oc, st, now_mono())) {
 	case BADREQ_PAUSED:
 		bad_request_paused(l, true);
@@ -259,11 +266,8 @@ handle_list(struct loop *l, struct fetch_result *r)
 		fetch_result_free(r);
 		return;
 	}
-	if (l->auth.failed && r->http_status != 0 && r->http_status != 401 && r->http_status != 402 &&
-	    r->http_status != 403) {
-		log_info("the Extend API accepts the API key again; fetching resumed");
-		l->auth.failed = false;
-	}
+	key_answered(l, r->http_status != 0 && r->http_status != 401 && r->http_status != 402 &&
+			r->http_status != 403);
 	/* a page has the runs' headers and base: it answers for them too */
 	if (r->http_status == 200 && badreq_accepted(&l->bad, &l->oc))
 		log_info("the Extend API takes the requests again (a list page); fetching resumed");
@@ -303,10 +307,7 @@ handle_result(void *arg, struct fetch_result *r, int tries)
 		fetch_result_free(r);
 		return true;
 	}
-	if (l->auth.failed && schedule_key_accepted(r->http_status)) {
-		log_info("the Extend API accepts the API key again; fetching resumed");
-		l->auth.failed = false;
-	}
+	key_answered(l, schedule_key_accepted(r->http_status));
 	if (r->http_status == 400 && r->error[0] == '\0') {
 		handle_bad_request(l, r);
 		return true;

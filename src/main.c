@@ -243,7 +243,7 @@ refresh_views(const struct config *cfg)
 
 		if (res == NULL) {
 			log_error("could not refresh the extracted views of extractor \"%s\" in schema \"%s\": %s (the %d "
-				  "rebuilt before it keep their new views)", id, schema, err, n);
+				  "views rebuilt before it stay rebuilt)", id, schema, err, n);
 			goto out;
 		}
 		for (int i = 0; i < PQntuples(res); i++, n++) {
